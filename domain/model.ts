@@ -1,0 +1,264 @@
+import { z } from 'zod';
+import { durationSchema } from './duration';
+
+const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a lower-case id (letters, digits, . _ -)');
+
+// ---------- Directory ----------
+export const identitySchema = z
+  .object({
+    id,
+    name: z.string().min(1).max(200),
+    email: z.string().email().optional(),
+    department: z.string().max(100).optional(),
+    manager: id.optional(),
+    groups: z.array(id).default([]),
+    active: z.boolean().default(true),
+    kind: z.enum(['human', 'service']).default('human'),
+    /** The human who requests and answers for a service account. */
+    owner: id.optional(),
+    /** While away, approvals are delegated to `to` until `until`. */
+    delegation: z.object({ to: id, until: z.iso.datetime({ offset: true }) }).strict().optional(),
+  })
+  .strict();
+export type Identity = z.infer<typeof identitySchema>;
+
+export const directorySchema = z.object({ users: z.array(identitySchema).min(1) }).strict();
+export type Directory = z.infer<typeof directorySchema>;
+
+// ---------- Catalog ----------
+export const sensitivitySchema = z.enum(['low', 'medium', 'high', 'critical']);
+export type Sensitivity = z.infer<typeof sensitivitySchema>;
+
+/** `manager`, `resource-owner`, `group:<id>` or `user:<id>`. */
+export const approverSpecSchema = z.union([
+  z.literal('manager'),
+  z.literal('resource-owner'),
+  z.string().regex(/^(group|user):[a-z0-9][a-z0-9._-]{0,63}$/, 'must be manager, resource-owner, group:<id> or user:<id>'),
+]);
+export type ApproverSpec = z.infer<typeof approverSpecSchema>;
+
+export const connectorSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('postgres-role'), connectionEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/) }).strict(),
+  z
+    .object({
+      type: z.literal('webhook'),
+      url: z.url(),
+      secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/),
+    })
+    .strict(),
+  z.object({ type: z.literal('manual'), fulfillers: z.array(approverSpecSchema).min(1), sla: durationSchema }).strict(),
+]);
+export type ConnectorConfig = z.infer<typeof connectorSchema>;
+
+export const fieldSchema = z
+  .object({
+    name: z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,31}$/),
+    label: z.string().max(200),
+    required: z.boolean().default(true),
+    pattern: z.string().max(200).optional(),
+  })
+  .strict();
+export type FieldSpec = z.infer<typeof fieldSchema>;
+
+export const entitlementSchema = z
+  .object({
+    role: id,
+    name: z.string().max(200),
+    /** Overrides the resource's sensitivity for this entitlement. */
+    sensitivity: sensitivitySchema.optional(),
+    privileged: z.boolean().default(false),
+    defaultDuration: durationSchema,
+    maxDuration: durationSchema,
+    fields: z.array(fieldSchema).default([]),
+    breakGlass: z.object({ ttl: durationSchema }).strict().optional(),
+    /** Entitlements (`resource:role`) nobody may hold together with this one. */
+    conflicts: z.array(z.string()).default([]),
+    /** The role, group or account name at the target system. */
+    target: z.string().regex(/^[a-z_][a-z0-9_-]{0,62}$/),
+  })
+  .strict();
+export type EntitlementConfig = z.infer<typeof entitlementSchema>;
+
+export const resourceSchema = z
+  .object({
+    id,
+    name: z.string().max(200),
+    owners: z.array(approverSpecSchema).min(1),
+    sensitivity: sensitivitySchema,
+    connector: connectorSchema,
+    entitlements: z.array(entitlementSchema).min(1),
+  })
+  .strict();
+export type Resource = z.infer<typeof resourceSchema>;
+
+export const catalogSchema = z.object({ resources: z.array(resourceSchema).min(1) }).strict();
+export type Catalog = z.infer<typeof catalogSchema>;
+
+/** A flattened entitlement, addressed as `resource:role`. */
+export interface Entitlement extends EntitlementConfig {
+  id: string;
+  resource: Resource;
+  sensitivity: Sensitivity;
+}
+
+// ---------- Policy ----------
+export const riskLevelSchema = z.enum(['low', 'medium', 'high', 'critical']);
+export type RiskLevel = z.infer<typeof riskLevelSchema>;
+
+export const quorumSchema = z.union([z.literal('any'), z.literal('all'), z.number().int().min(1).max(20)]);
+export type Quorum = z.infer<typeof quorumSchema>;
+
+export const slaSchema = z
+  .object({
+    reminders: z.array(durationSchema).max(10).default([]),
+    escalateAfter: durationSchema.optional(),
+    deadline: durationSchema,
+  })
+  .strict();
+
+export const stageSchema = z
+  .object({
+    name: z.string().regex(/^[a-z][a-z0-9-]{0,40}$/),
+    approvers: z.array(approverSpecSchema).min(1),
+    quorum: quorumSchema.default('any'),
+    sla: slaSchema,
+  })
+  .strict();
+export type StageConfig = z.infer<typeof stageSchema>;
+
+export const ruleSchema = z
+  .object({
+    name: z.string().min(1).max(80),
+    when: z
+      .object({
+        entitlements: z.array(z.string()).optional(),
+        sensitivity: z.array(sensitivitySchema).optional(),
+        privileged: z.boolean().optional(),
+        beneficiaryKind: z.enum(['human', 'service']).optional(),
+        breakGlass: z.boolean().optional(),
+        riskAtLeast: riskLevelSchema.optional(),
+        riskAtMost: riskLevelSchema.optional(),
+        durationOver: durationSchema.optional(),
+      })
+      .strict()
+      .default({}),
+    /** `auto-approve`, or the stages in order. */
+    plan: z.union([z.literal('auto-approve'), z.array(stageSchema).min(1)]),
+  })
+  .strict();
+export type Rule = z.infer<typeof ruleSchema>;
+
+export const policySchema = z
+  .object({
+    version: z.string().min(1).max(40),
+    /** Groups with standing powers: security (sees all, revokes, reviews break-glass), auditors, admins. */
+    roles: z
+      .object({ security: id, auditors: z.array(id).default([]), admins: z.array(id).default([]) })
+      .strict(),
+    /** Who reviews a break-glass grant, and by when. */
+    breakGlassReview: stageSchema,
+    /** Extension beyond this total asks for approval again. */
+    extensionWithoutApprovalUpTo: durationSchema.optional(),
+    rules: z.array(ruleSchema).min(1),
+  })
+  .strict();
+export type Policy = z.infer<typeof policySchema>;
+
+// ---------- Requests ----------
+export const requestInputSchema = z
+  .object({
+    entitlement: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}:[a-z0-9][a-z0-9._-]{0,63}$/, 'must be resource:role'),
+    justification: z.string().trim().min(10, 'must say why, in at least 10 characters').max(2000),
+    beneficiary: id.optional(),
+    duration: durationSchema.optional(),
+    fields: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,31}$/), z.string().max(200)).default({}),
+    breakGlass: z.boolean().default(false),
+  })
+  .strict();
+export type RequestInput = z.infer<typeof requestInputSchema>;
+
+export const statusSchema = z.enum([
+  'validating',
+  'rejected',
+  'pending_approval',
+  'provisioning',
+  'active',
+  'denied',
+  'timed_out',
+  'cancelled',
+  'expired',
+  'revoked',
+  'failed',
+]);
+export type Status = z.infer<typeof statusSchema>;
+export const FINAL_STATUSES: readonly Status[] = ['rejected', 'denied', 'timed_out', 'cancelled', 'expired', 'revoked'];
+
+export type ReviewState = 'pending' | 'cleared' | 'flagged';
+
+/** An existing request that holds or awaits the same or a conflicting entitlement. */
+export interface Holding {
+  requestId: string;
+  entitlement: string;
+  status: Status;
+  breakGlass: boolean;
+}
+
+/** Everything the policy needs to know, gathered by the load-facts activity. */
+export interface RequestFacts {
+  requestId: string;
+  requester: string;
+  input: RequestInput;
+  now: string;
+  /** The beneficiary's other open or live requests. */
+  holdings: Holding[];
+  /** Has the beneficiary ever held an entitlement on this resource? */
+  heldResourceBefore: boolean;
+}
+
+export interface Reason {
+  code: string;
+  message: string;
+  field?: string;
+}
+
+export interface Risk {
+  score: number;
+  level: RiskLevel;
+  reasons: string[];
+}
+
+/** A stage with its approvers resolved to user ids. */
+export interface ResolvedStage {
+  name: string;
+  quorum: Quorum;
+  /** Who may decide from the start (delegates of away approvers included). */
+  approvers: string[];
+  /** Who is added on escalation: delegates, then the approvers' managers, then security. */
+  fallback: string[];
+  /** How many approvals settle the stage. */
+  required: number;
+  remindersMs: number[];
+  escalateAfterMs?: number;
+  deadlineMs: number;
+}
+
+export type Plan =
+  | { kind: 'auto-approve'; rule: string }
+  | { kind: 'stages'; rule: string; stages: ResolvedStage[] }
+  | { kind: 'break-glass'; rule: string; ttlMs: number; review: ResolvedStage };
+
+export interface GrantSpec {
+  entitlement: string;
+  resource: string;
+  target: string;
+  beneficiary: string;
+  durationMs: number;
+  maxDurationMs: number;
+  connector: ConnectorConfig;
+  /** For the manual connector: who may mark the task fulfilled. */
+  fulfillers: string[];
+}
+
+export type Evaluation =
+  | { valid: false; reasons: Reason[]; risk?: Risk; existingRequestId?: string }
+  | { valid: true; reasons: []; risk: Risk; plan: Plan; grant: GrantSpec; policyVersion: string };

@@ -1,0 +1,25 @@
+/** Three projects: unit (pure domain, no I/O), workflows (Temporal + PostgreSQL), integration (API over the whole stack). */
+const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest'] };
+// jose and other ESM-only packages are compiled to CommonJS for jest's module system.
+const transformIgnorePatterns = ['/node_modules/(?!(jose)/)'];
+const common = { transform, transformIgnorePatterns, testEnvironment: 'node' };
+
+module.exports = {
+  projects: [
+    { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
+    {
+      ...common,
+      displayName: 'workflows',
+      testMatch: ['<rootDir>/test/workflows/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+      globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+    },
+    {
+      ...common,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+      globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+    },
+  ],
+};
