@@ -1,0 +1,25 @@
+import path from 'node:path';
+import pg from 'pg';
+import { runner } from 'node-pg-migrate';
+import type { Logger } from './logger';
+
+export type Pool = pg.Pool;
+
+export function createPool(connectionString: string, max = 10): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
+  // An idle client that loses its server must not crash the process; the next query reconnects.
+  pool.on('error', () => undefined);
+  return pool;
+}
+
+/** Applies pending migrations; safe to run twice and from several processes at once (node-pg-migrate locks). */
+export async function migrate(databaseUrl: string, log?: Logger): Promise<void> {
+  await runner({
+    databaseUrl,
+    dir: path.join(__dirname, '..', 'migrations'),
+    direction: 'up',
+    migrationsTable: 'pgmigrations',
+    count: Infinity,
+    log: (msg) => log?.debug({ msg }, 'migration'),
+  });
+}
