@@ -31,7 +31,13 @@ export default tseslint.config(
             name,
             message: 'Workflow and domain code must be deterministic and free of I/O.',
           })),
-          patterns: [{ group: ['**/activities/*', '**/api/*', '**/worker/*'], message: 'Dependencies flow one way.' }],
+          patterns: [
+            {
+              group: ['**/activities/*', '**/api/*', '**/worker/*'],
+              message: 'Dependencies flow one way (type imports excepted).',
+              allowTypeImports: true,
+            },
+          ],
         },
       ],
       'no-restricted-globals': ['error', { name: 'process', message: 'No environment access in workflows.' }],

@@ -22,7 +22,8 @@ export function formatDuration(ms: number): string {
   const m = Math.floor(rest / 60);
   const s = rest - m * 60;
   const time = `${h ? `${h}H` : ''}${m ? `${m}M` : ''}${s ? `${s}S` : ''}`;
-  return `P${d ? `${d}D` : ''}${time ? `T${time}` : ''}` || 'PT0S';
+  if (!d && !time) return 'PT0S';
+  return `P${d ? `${d}D` : ''}${time ? `T${time}` : ''}`;
 }
 
 /** A zod schema for a strictly parsed ISO-8601 duration string. */
@@ -32,3 +33,10 @@ export const durationSchema = z
   .refine((v) => parseDuration(v) !== undefined, {
     message: 'must be an ISO-8601 duration of days, hours, minutes or seconds, e.g. P30D or PT4H',
   });
+
+/** Milliseconds of a duration that a schema has already validated; throws on a malformed one. */
+export function durationMs(text: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new Error(`invalid ISO-8601 duration "${text}"`);
+  return ms;
+}

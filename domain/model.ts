@@ -17,7 +17,10 @@ export const identitySchema = z
     /** The human who requests and answers for a service account. */
     owner: id.optional(),
     /** While away, approvals are delegated to `to` until `until`. */
-    delegation: z.object({ to: id, until: z.iso.datetime({ offset: true }) }).strict().optional(),
+    delegation: z
+      .object({ to: id, until: z.iso.datetime({ offset: true }) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type Identity = z.infer<typeof identitySchema>;
@@ -33,7 +36,9 @@ export type Sensitivity = z.infer<typeof sensitivitySchema>;
 export const approverSpecSchema = z.union([
   z.literal('manager'),
   z.literal('resource-owner'),
-  z.string().regex(/^(group|user):[a-z0-9][a-z0-9._-]{0,63}$/, 'must be manager, resource-owner, group:<id> or user:<id>'),
+  z
+    .string()
+    .regex(/^(group|user):[a-z0-9][a-z0-9._-]{0,63}$/, 'must be manager, resource-owner, group:<id> or user:<id>'),
 ]);
 export type ApproverSpec = z.infer<typeof approverSpecSchema>;
 
@@ -73,8 +78,11 @@ export const entitlementSchema = z
     breakGlass: z.object({ ttl: durationSchema }).strict().optional(),
     /** Entitlements (`resource:role`) nobody may hold together with this one. */
     conflicts: z.array(z.string()).default([]),
-    /** The role, group or account name at the target system. */
-    target: z.string().regex(/^[a-z_][a-z0-9_-]{0,62}$/),
+    /**
+     * The role, group or policy name at the target system (e.g. `AdministratorAccess` for AWS). A postgres-role
+     * connector's target must also be a plain lower-case role name; parseConfigs checks that.
+     */
+    target: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$/, 'must be a name of letters, digits and _ . : / -'),
   })
   .strict();
 export type EntitlementConfig = z.infer<typeof entitlementSchema>;
@@ -152,9 +160,7 @@ export const policySchema = z
   .object({
     version: z.string().min(1).max(40),
     /** Groups with standing powers: security (sees all, revokes, reviews break-glass), auditors, admins. */
-    roles: z
-      .object({ security: id, auditors: z.array(id).default([]), admins: z.array(id).default([]) })
-      .strict(),
+    roles: z.object({ security: id, auditors: z.array(id).default([]), admins: z.array(id).default([]) }).strict(),
     /** Who reviews a break-glass grant, and by when. */
     breakGlassReview: stageSchema,
     /** Extension beyond this total asks for approval again. */
@@ -257,6 +263,12 @@ export interface GrantSpec {
   connector: ConnectorConfig;
   /** For the manual connector: who may mark the task fulfilled. */
   fulfillers: string[];
+  /** Who may revoke a live grant: resource owners, security and admins (the beneficiary and requester always may). */
+  revokers: string[];
+  /** Who may retry a failed provisioning: security and admins. */
+  operators: string[];
+  /** An extension that keeps the total within this many ms needs no new approval; absent: every extension does. */
+  extensionWithoutApprovalMs?: number;
 }
 
 export type Evaluation =

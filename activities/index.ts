@@ -1,0 +1,274 @@
+import type pg from 'pg';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Config } from '../domain/config';
+import { FINAL_STATUSES, type Evaluation, type GrantSpec, type Holding, type Status } from '../domain/model';
+import { evaluate } from '../domain/policy';
+import type { Logger } from '../platform/logger';
+import { createAuditLog } from './audit';
+import { connectorFor } from './connectors';
+import { createNotifier } from './notify';
+import { inTransaction, lockName } from './transaction';
+import type { Activities, EvaluateInput } from './types';
+
+export type { Activities } from './types';
+
+export interface ActivityDeps {
+  pool: pg.Pool;
+  config: Config;
+  log: Logger;
+  /**
+   * Settings read by name: the variables the catalog names (`connectionEnv`, `secretEnv`) and
+   * GRANTFLOW_NOTIFY_WEBHOOK_URL. Laid over process.env, so a parsed environment that drops unknown keys still lets
+   * connectors find theirs.
+   */
+  env?: Readonly<Record<string, unknown>>;
+  /** A Slack-compatible incoming webhook; default `env.GRANTFLOW_NOTIFY_WEBHOOK_URL`, unset: the log only. */
+  notifyWebhookUrl?: string;
+  /** How long one connector or chat call may take (default 10 s); activity timeouts must allow for it. */
+  callTimeoutMs?: number;
+}
+
+export function createActivities(deps: ActivityDeps): Activities {
+  const { pool, config, log } = deps;
+  const env: Record<string, string | undefined> = { ...process.env };
+  for (const [name, value] of Object.entries(deps.env ?? {})) if (typeof value === 'string') env[name] = value;
+  const timeoutMs = deps.callTimeoutMs ?? 10_000;
+  const audit = createAuditLog(pool);
+  const notifier = createNotifier({
+    pool,
+    log,
+    timeoutMs,
+    webhookUrl: deps.notifyWebhookUrl ?? (env.GRANTFLOW_NOTIFY_WEBHOOK_URL || undefined),
+  });
+  const connector = (grant: GrantSpec) => connectorFor(grant.connector, { env, log, timeoutMs });
+
+  return {
+    async evaluateRequest(input: EvaluateInput): Promise<Evaluation> {
+      const beneficiary = input.input.beneficiary ?? input.requester;
+      const resource = input.input.entitlement.split(':')[0] ?? '';
+      // One evaluation per beneficiary at a time: what it reads as held (for duplicates and separation of duties)
+      // is then exactly what earlier evaluations claimed.
+      return inTransaction(pool, async (client) => {
+        await lockName(client, `grantflow:beneficiary:${beneficiary}`);
+        const holdings = await loadHoldings(client, beneficiary, input.requestId);
+        const heldResourceBefore = await hasHeldResource(client, beneficiary, resource, input.requestId);
+        const evaluation = evaluate({ ...input, holdings, heldResourceBefore }, config);
+        // Break-glass access may overlap a regular grant, so it claims nothing.
+        if (!evaluation.valid || evaluation.plan.kind === 'break-glass') return evaluation;
+
+        const holder = await claim(client, beneficiary, evaluation.grant.entitlement, input.requestId);
+        if (holder === input.requestId) return evaluation;
+        return {
+          valid: false,
+          reasons: [
+            {
+              code: 'already_requested',
+              message: `${beneficiary} already has ${evaluation.grant.entitlement} pending or live in request ${holder}; extend that request instead.`,
+              field: 'entitlement',
+            },
+          ],
+          risk: evaluation.risk,
+          existingRequestId: holder,
+        };
+      });
+    },
+
+    async releaseClaim({ requestId, beneficiary, entitlement }) {
+      await pool.query('DELETE FROM open_claims WHERE beneficiary = $1 AND entitlement = $2 AND request_id = $3', [
+        beneficiary,
+        entitlement,
+        requestId,
+      ]);
+    },
+
+    async recordAudit(event) {
+      await audit.append([event]);
+    },
+
+    async project(p) {
+      // The API inserted the row at submit (revision 0, with the idempotency key); a retried older write loses.
+      await pool.query(
+        `INSERT INTO requests AS r (id, revision, requester, beneficiary, entitlement, resource, break_glass, status,
+           review_state, risk_level, risk_score, justification, pending_approvers, involved, submitted_at,
+           first_decision_at, approved_at, started_at, expires_at, ended_at, escalated, auto_approved, view, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+           $23::jsonb, now())
+         ON CONFLICT (id) DO UPDATE SET
+           revision = EXCLUDED.revision, requester = EXCLUDED.requester, beneficiary = EXCLUDED.beneficiary,
+           entitlement = EXCLUDED.entitlement, resource = EXCLUDED.resource, break_glass = EXCLUDED.break_glass,
+           status = EXCLUDED.status, review_state = EXCLUDED.review_state, risk_level = EXCLUDED.risk_level,
+           risk_score = EXCLUDED.risk_score, justification = EXCLUDED.justification,
+           pending_approvers = EXCLUDED.pending_approvers, involved = EXCLUDED.involved,
+           submitted_at = EXCLUDED.submitted_at, first_decision_at = EXCLUDED.first_decision_at,
+           approved_at = EXCLUDED.approved_at, started_at = EXCLUDED.started_at, expires_at = EXCLUDED.expires_at,
+           ended_at = EXCLUDED.ended_at, escalated = EXCLUDED.escalated, auto_approved = EXCLUDED.auto_approved,
+           view = EXCLUDED.view, updated_at = now()
+         WHERE r.revision < EXCLUDED.revision`,
+        [
+          p.requestId,
+          p.revision,
+          p.requester,
+          p.beneficiary,
+          p.entitlement,
+          p.resource,
+          p.breakGlass,
+          p.status,
+          p.reviewState ?? null,
+          p.risk?.level ?? null,
+          p.risk?.score ?? null,
+          p.justification,
+          p.pendingApprovers,
+          p.involved,
+          p.submittedAt,
+          p.firstDecisionAt ?? null,
+          p.approvedAt ?? null,
+          p.startedAt ?? null,
+          p.expiresAt ?? null,
+          p.endedAt ?? null,
+          p.escalated,
+          p.autoApproved,
+          JSON.stringify(p.view ?? null),
+        ],
+      );
+    },
+
+    async notify(notification) {
+      await notifier.notify(notification);
+    },
+
+    async provision(input) {
+      const { requestId, grant } = input;
+      // Granting holds the lock deprovision counts under, so a revoke at the target never races a new grant.
+      await inTransaction(pool, async (client) => {
+        await lockName(client, grantLock(grant));
+        await client.query(
+          `INSERT INTO grants (request_id, beneficiary, entitlement, connector, started_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING`,
+          [requestId, grant.beneficiary, grant.entitlement, grant.connector.type, input.startedAt, input.expiresAt],
+        );
+        const { rows } = await client.query<{ ended_at: Date | null }>(
+          'SELECT ended_at FROM grants WHERE request_id = $1',
+          [requestId],
+        );
+        if (rows[0]?.ended_at) {
+          throw ApplicationFailure.nonRetryable(
+            `The grant of request ${requestId} already ended; it cannot be provisioned again.`,
+            'GrantEnded',
+          );
+        }
+        // Inside the transaction: if the target refuses, no grant row claims access that does not exist.
+        await connector(grant).grant(input);
+      });
+    },
+
+    async deprovision({ requestId, grant, endedAt }) {
+      return inTransaction(pool, async (client) => {
+        await lockName(client, grantLock(grant));
+        // Upsert, so a grant whose provisioning was cut short still ends here and a late provision finds it ended.
+        await client.query(
+          `INSERT INTO grants (request_id, beneficiary, entitlement, connector, started_at, expires_at, ended_at)
+           VALUES ($1, $2, $3, $4, $5, $5, $5)
+           ON CONFLICT (request_id) DO UPDATE SET ended_at = EXCLUDED.ended_at WHERE grants.ended_at IS NULL`,
+          [requestId, grant.beneficiary, grant.entitlement, grant.connector.type, endedAt],
+        );
+        const { rows } = await client.query<{ live: number }>(
+          'SELECT count(*)::int AS live FROM grants WHERE beneficiary = $1 AND entitlement = $2 AND ended_at IS NULL',
+          [grant.beneficiary, grant.entitlement],
+        );
+        const live = rows[0]?.live ?? 0;
+        if (live > 0) {
+          log.info({ requestId, entitlement: grant.entitlement, live }, 'grant ended; other grants keep the access');
+          return { revokedAtTarget: false };
+        }
+        // Revoked even when this request never recorded a grant: the target may hold one its commit lost.
+        await connector(grant).revoke({ requestId, grant });
+        return { revokedAtTarget: true };
+      });
+    },
+  };
+}
+
+function grantLock(grant: GrantSpec): string {
+  return `grantflow:grant:${grant.beneficiary}:${grant.entitlement}`;
+}
+
+/**
+ * The beneficiary's other requests that hold or await an entitlement: open requests past validation, requests that
+ * claimed during validation, and live grants (whatever their request's state says).
+ */
+async function loadHoldings(client: pg.PoolClient, beneficiary: string, requestId: string): Promise<Holding[]> {
+  const { rows } = await client.query<{
+    request_id: string;
+    entitlement: string;
+    status: Status;
+    break_glass: boolean;
+  }>(
+    `SELECT r.id AS request_id, r.entitlement, r.status, r.break_glass
+       FROM requests r
+      WHERE r.beneficiary = $1 AND r.id <> $2 AND NOT (r.status = ANY($3::text[]))
+        AND (r.status <> 'validating' OR EXISTS (SELECT 1 FROM open_claims c WHERE c.request_id = r.id))
+     UNION ALL
+     SELECT c.request_id, c.entitlement, 'validating', false
+       FROM open_claims c
+      WHERE c.beneficiary = $1 AND c.request_id <> $2 AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.id = c.request_id)
+     UNION ALL
+     SELECT g.request_id, g.entitlement, 'active', COALESCE(r.break_glass, false)
+       FROM grants g LEFT JOIN requests r ON r.id = g.request_id
+      WHERE g.beneficiary = $1 AND g.request_id <> $2 AND g.ended_at IS NULL`,
+    [beneficiary, requestId, FINAL_STATUSES],
+  );
+  // A request listed twice (open and with a live grant) counts once, as live.
+  const byRequest = new Map<string, Holding>();
+  for (const row of rows) {
+    byRequest.set(row.request_id, {
+      requestId: row.request_id,
+      entitlement: row.entitlement,
+      status: row.status,
+      breakGlass: row.break_glass,
+    });
+  }
+  return [...byRequest.values()];
+}
+
+async function hasHeldResource(
+  client: pg.PoolClient,
+  beneficiary: string,
+  resource: string,
+  requestId: string,
+): Promise<boolean> {
+  const { rows } = await client.query<{ held: boolean }>(
+    `SELECT EXISTS (
+       SELECT 1 FROM grants WHERE beneficiary = $1 AND split_part(entitlement, ':', 1) = $2 AND request_id <> $3
+     ) AS held`,
+    [beneficiary, resource, requestId],
+  );
+  return rows[0]?.held === true;
+}
+
+/**
+ * Claims the entitlement for the request and returns the request that holds it. A claim left behind by a request
+ * that has ended (its workflow was terminated before releasing it) passes to the new request.
+ */
+async function claim(client: pg.PoolClient, beneficiary: string, entitlement: string, requestId: string) {
+  await client.query(
+    'INSERT INTO open_claims (beneficiary, entitlement, request_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
+    [beneficiary, entitlement, requestId],
+  );
+  const { rows } = await client.query<{ request_id: string; status: Status | null }>(
+    `SELECT c.request_id, r.status FROM open_claims c LEFT JOIN requests r ON r.id = c.request_id
+      WHERE c.beneficiary = $1 AND c.entitlement = $2
+        FOR UPDATE OF c`,
+    [beneficiary, entitlement],
+  );
+  const holder = rows[0];
+  if (!holder) throw new Error(`The claim on ${entitlement} for ${beneficiary} vanished while it was taken.`);
+  if (holder.request_id === requestId || !holder.status || !FINAL_STATUSES.includes(holder.status)) {
+    return holder.request_id;
+  }
+  await client.query('UPDATE open_claims SET request_id = $3 WHERE beneficiary = $1 AND entitlement = $2', [
+    beneficiary,
+    entitlement,
+    requestId,
+  ]);
+  return requestId;
+}

@@ -1,0 +1,76 @@
+import type { Evaluation, GrantSpec, RequestInput, ReviewState, Risk, Status } from '../domain/model';
+
+/** One audit event; `eventId` (request id + step) makes the append idempotent across activity retries. */
+export interface AuditEventInput {
+  eventId: string;
+  requestId?: string;
+  /** A user id, or `system` for the workflow's own steps. */
+  actor: string;
+  action: string;
+  at: string;
+  data?: Record<string, unknown>;
+}
+
+/** The row lists, the inbox and KPIs read; `revision` increases with every write of one request. */
+export interface RequestProjection {
+  requestId: string;
+  revision: number;
+  requester: string;
+  beneficiary: string;
+  entitlement: string;
+  resource: string;
+  breakGlass: boolean;
+  status: Status;
+  reviewState?: ReviewState;
+  risk?: Risk;
+  justification: string;
+  pendingApprovers: string[];
+  involved: string[];
+  submittedAt: string;
+  firstDecisionAt?: string;
+  approvedAt?: string;
+  startedAt?: string;
+  expiresAt?: string;
+  endedAt?: string;
+  escalated: boolean;
+  autoApproved: boolean;
+  /** The workflow's full view, for reads that must not wait on Temporal. */
+  view: unknown;
+}
+
+export interface Notification {
+  /** Idempotency key: one notification per key, however often the activity runs. */
+  key: string;
+  requestId: string;
+  to: string[];
+  subject: string;
+  text: string;
+}
+
+export interface EvaluateInput {
+  requestId: string;
+  requester: string;
+  input: RequestInput;
+  now: string;
+}
+
+export interface GrantInput {
+  requestId: string;
+  grant: GrantSpec;
+  startedAt: string;
+  expiresAt: string;
+}
+
+export interface Activities {
+  /** Loads the directory, catalog, policy and the beneficiary's holdings, evaluates, and claims the entitlement. */
+  evaluateRequest(input: EvaluateInput): Promise<Evaluation>;
+  /** Frees the beneficiary's claim on the entitlement when the request ends. */
+  releaseClaim(input: { requestId: string; beneficiary: string; entitlement: string }): Promise<void>;
+  recordAudit(event: AuditEventInput): Promise<void>;
+  project(projection: RequestProjection): Promise<void>;
+  notify(notification: Notification): Promise<void>;
+  /** Grants at the target through the connector (idempotent) and records the live grant. */
+  provision(input: GrantInput): Promise<void>;
+  /** Ends the grant; revokes at the target only when no other live grant holds the same entitlement. */
+  deprovision(input: { requestId: string; grant: GrantSpec; endedAt: string }): Promise<{ revokedAtTarget: boolean }>;
+}

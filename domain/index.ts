@@ -1,0 +1,23 @@
+export * from './model';
+export * from './duration';
+export {
+  parseConfigs,
+  interpolateEnv,
+  ConfigFileError,
+  type Config,
+  type ConfigFiles,
+  type ConfigProblem,
+} from './config';
+export { assessRisk, requestedDurationMs, RISK_RANK } from './risk';
+export {
+  resolveStage,
+  resolveFulfillers,
+  requiredApprovals,
+  resolvePrincipals,
+  groupMembers,
+  activeManager,
+  activeDelegate,
+  isEligible,
+  type ApproverContext,
+} from './approvers';
+export { evaluate, OPEN_STATUSES, type ReasonCode } from './policy';

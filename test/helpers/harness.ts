@@ -1,0 +1,206 @@
+/**
+ * Drives grantflow against the real PostgreSQL and Temporal dev server started by the global setup: each test file
+ * (or test) gets its own task queue, a worker with the real activities, and a webhook receiver on a free port.
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { parse } from 'yaml';
+import { createActivities } from '../../activities';
+import { interpolateEnv, parseConfigs, type Config } from '../../domain/config';
+import type { RequestInput } from '../../domain/model';
+import { createPool, type Pool } from '../../platform/db';
+import { createLogger } from '../../platform/logger';
+import { createReceiver } from '../../scripts/webhook-receiver';
+import { accessRequest } from '../../workflows';
+import { getRequestQuery, workflowIdFor, type RequestView } from '../../workflows/messages';
+import { createWorker } from '../../worker/create-worker';
+
+export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
+process.env.GRANTFLOW_WEBHOOK_SECRET = WEBHOOK_SECRET;
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+}
+
+let bundlePromise: ReturnType<typeof bundleWorkflowCode> | undefined;
+/** The workflow bundle, built once per test file. */
+export function workflowBundle(): ReturnType<typeof bundleWorkflowCode> {
+  bundlePromise ??= bundleWorkflowCode({
+    workflowsPath: require.resolve('../../workflows'),
+    logger: new DefaultLogger('WARN'),
+  });
+  return bundlePromise;
+}
+
+export type RawConfig = { directory: any; catalog: any; policy: any }; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** The demo organisation's configuration as plain objects, for a test to adjust before parsing. */
+export function demoRaw(env: Record<string, string | undefined> = process.env): RawConfig {
+  const dir = path.join(__dirname, '..', '..', 'config', 'demo');
+  const read = (name: string) => parse(interpolateEnv(fs.readFileSync(path.join(dir, `${name}.yaml`), 'utf8'), env));
+  return { directory: read('directory'), catalog: read('catalog'), policy: read('policy') };
+}
+
+export interface Sla {
+  reminders?: string[];
+  escalateAfter?: string;
+  deadline: string;
+}
+
+/** Sets every stage's SLA (and the break-glass review's) so timers fire within a test. */
+export function withSla(raw: RawConfig, sla: Sla): RawConfig {
+  const apply = (stage: { sla: Sla }) =>
+    (stage.sla = { reminders: sla.reminders ?? [], escalateAfter: sla.escalateAfter, deadline: sla.deadline });
+  for (const rule of raw.policy.rules) if (Array.isArray(rule.plan)) rule.plan.forEach(apply);
+  apply(raw.policy.breakGlassReview);
+  if (!sla.escalateAfter)
+    for (const rule of raw.policy.rules)
+      if (Array.isArray(rule.plan)) rule.plan.forEach((s: { sla: Sla }) => delete s.sla.escalateAfter);
+  return raw;
+}
+
+export interface Delivery {
+  key: string;
+  body: Record<string, unknown>;
+  count: number;
+}
+
+export interface TestEnv {
+  client: Client;
+  connection: Connection;
+  taskQueue: string;
+  pool: Pool;
+  config: Config;
+  worker: Worker;
+  receiverUrl: string;
+  /** What the webhook receiver got, one entry per idempotency key. */
+  deliveries(): Promise<Delivery[]>;
+  submit(
+    requester: string,
+    input: Partial<RequestInput> & { entitlement: string },
+    requestId?: string,
+  ): Promise<WorkflowHandle<typeof accessRequest>>;
+  view(requestId: string): Promise<RequestView>;
+  /** Polls the workflow's view until `predicate` holds. */
+  waitFor(requestId: string, predicate: (v: RequestView) => boolean, timeoutMs?: number): Promise<RequestView>;
+  stop(): Promise<void>;
+}
+
+let counter = 0;
+export function uniqueId(prefix = 'r'): string {
+  counter += 1;
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${counter}`;
+}
+
+export interface EnvOptions {
+  title: string;
+  /** Adjusts the demo configuration (receiver URL already filled in). */
+  configure?: (raw: RawConfig) => RawConfig;
+}
+
+export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
+  quietRuntime();
+  const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+  const receiverApp = createReceiver({ secret: WEBHOOK_SECRET });
+  const receiverServer = http.createServer(receiverApp);
+  await new Promise<void>((resolve) => receiverServer.listen(0, '127.0.0.1', resolve));
+  const receiverUrl = `http://127.0.0.1:${(receiverServer.address() as { port: number }).port}`;
+
+  const raw = demoRaw({ ...process.env, GRANTFLOW_WEBHOOK_RECEIVER_URL: receiverUrl });
+  const adjusted = opts.configure ? opts.configure(raw) : raw;
+  const config = parseConfigs(adjusted);
+  const pool = createPool(process.env.DATABASE_URL as string);
+  const taskQueue = `test-${opts.title.replace(/[^a-zA-Z0-9]+/g, '-')}-${uniqueId('q')}`;
+  const nativeConnection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const worker = await createWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    activities: createActivities({ pool, config, log, env: process.env }),
+    workflowBundle: await workflowBundle(),
+  });
+  const running = worker.run();
+  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const client = new Client({ connection });
+
+  const view = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId)).query(getRequestQuery);
+  return {
+    client,
+    connection,
+    taskQueue,
+    pool,
+    config,
+    worker,
+    receiverUrl,
+    async deliveries() {
+      const res = await fetch(`${receiverUrl}/ledger`);
+      return ((await res.json()) as { deliveries: Delivery[] }).deliveries;
+    },
+    async submit(requester, input, requestId = uniqueId()) {
+      const full: RequestInput = {
+        justification: 'Needed for the quarterly analysis work.',
+        fields: {},
+        breakGlass: false,
+        ...input,
+      };
+      return client.workflow.start(accessRequest, {
+        workflowId: workflowIdFor(requestId),
+        taskQueue,
+        args: [{ requestId, requester, input: full, submittedAt: new Date().toISOString() }],
+      });
+    },
+    view,
+    async waitFor(requestId, predicate, timeoutMs = 30_000) {
+      const deadline = Date.now() + timeoutMs;
+      let last: RequestView | undefined;
+      for (;;) {
+        try {
+          last = await view(requestId);
+          if (predicate(last)) return last;
+        } catch (err) {
+          if (Date.now() > deadline) throw err;
+        }
+        if (Date.now() > deadline) {
+          throw new Error(
+            `Timed out waiting on ${requestId}; last view: ${JSON.stringify(last, null, 1)?.slice(0, 3000)}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    async stop() {
+      worker.shutdown();
+      await running;
+      await nativeConnection.close();
+      await connection.close();
+      await pool.end();
+      await new Promise((r) => receiverServer.close(r));
+    },
+  };
+}
+
+/** Is `role` granted to `member` on the analytics database? Checks the real target. */
+export async function hasRole(member: string, role: string): Promise<boolean> {
+  const pool = createPool(process.env.GRANTFLOW_ANALYTICS_DATABASE_URL as string, 1);
+  try {
+    const { rows } = await pool.query(
+      `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+        WHERE r.rolname = $1 AND u.rolname = $2`,
+      [role, member],
+    );
+    return rows.length > 0;
+  } finally {
+    await pool.end();
+  }
+}
+
+export async function auditActions(pool: Pool, requestId: string): Promise<string[]> {
+  const { rows } = await pool.query('SELECT action FROM audit_events WHERE request_id = $1 ORDER BY seq', [requestId]);
+  return rows.map((r: { action: string }) => r.action);
+}

@@ -1,0 +1,42 @@
+import { NativeConnection } from '@temporalio/worker';
+import { createActivities } from '../activities';
+import { createPool, migrate } from '../platform/db';
+import { loadConfig } from '../platform/config-files';
+import { parseEnv, workerEnvSchema } from '../platform/env';
+import { createLogger } from '../platform/logger';
+import { createWorker } from './create-worker';
+import { installRuntime } from './runtime';
+
+async function main(): Promise<void> {
+  const env = parseEnv(workerEnvSchema);
+  const log = createLogger('worker', env.LOG_LEVEL);
+  installRuntime(log);
+  const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
+  await migrate(env.DATABASE_URL, log);
+  const pool = createPool(env.DATABASE_URL);
+  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const worker = await createWorker({
+    connection,
+    namespace: env.TEMPORAL_NAMESPACE,
+    taskQueue: env.TEMPORAL_TASK_QUEUE,
+    activities: createActivities({
+      pool,
+      config,
+      log,
+      env: process.env,
+      notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
+    }),
+    maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
+  });
+  log.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker started');
+  // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
+  await worker.run();
+  await pool.end();
+  await connection.close();
+  log.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

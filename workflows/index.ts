@@ -1,0 +1,1 @@
+export { accessRequest } from './access-request';

@@ -1,0 +1,190 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { GrantSpec, Quorum, Reason, RequestInput, ReviewState, Risk, Status } from '../domain/model';
+
+// Wire names are stable verbs: running workflows depend on them, so never rename one.
+
+export interface DecisionInput {
+  /** Set by the API from the bearer token, or by an operator sending a signal. */
+  approver: string;
+  decision: 'approve' | 'deny';
+  comment?: string;
+}
+export interface DecisionResult {
+  outcome: 'recorded';
+  stage: string;
+  /** The stage's state after this decision. */
+  stageStatus: StageStatus;
+  status: Status;
+}
+
+export interface ActorInput {
+  by: string;
+  reason?: string;
+}
+export interface ExtendInput {
+  by: string;
+  /** Added to the current expiry, in ms (the API parses the ISO-8601 duration). */
+  durationMs: number;
+  justification: string;
+}
+export interface ExtendResult {
+  outcome: 'extended' | 'pending_approval';
+  expiresAt: string;
+}
+export interface ReviewInput {
+  by: string;
+  outcome: 'cleared' | 'flagged';
+  comment?: string;
+}
+export interface FulfilInput {
+  by: string;
+  comment?: string;
+}
+export interface MessageResult {
+  outcome: 'recorded';
+  status: Status;
+}
+
+/**
+ * Why a message was refused. Validators throw an ApplicationFailure with one of these types, so a refused update
+ * leaves no trace in the workflow history; the caller (API) answers with it and records the refused attempt.
+ */
+export const refusalTypes = [
+  'SelfApproval',
+  'NotEligible',
+  'StageClosed',
+  'AlreadyDecided',
+  'InvalidState',
+  'NotAllowed',
+  'ExtensionTooLong',
+] as const;
+export type RefusalType = (typeof refusalTypes)[number];
+
+export const decideUpdate = defineUpdate<DecisionResult, [DecisionInput]>('decide');
+export const decideSignal = defineSignal<[DecisionInput]>('decide');
+export const cancelUpdate = defineUpdate<MessageResult, [ActorInput]>('cancel');
+export const cancelSignal = defineSignal<[ActorInput]>('cancel');
+export const revokeUpdate = defineUpdate<MessageResult, [ActorInput]>('revoke');
+export const revokeSignal = defineSignal<[ActorInput]>('revoke');
+export const extendUpdate = defineUpdate<ExtendResult, [ExtendInput]>('extend');
+export const reviewUpdate = defineUpdate<MessageResult, [ReviewInput]>('review');
+export const reviewSignal = defineSignal<[ReviewInput]>('review');
+export const fulfilUpdate = defineUpdate<MessageResult, [FulfilInput]>('fulfil');
+/** An operator retries a failed provisioning. */
+export const retrySignal = defineSignal<[ActorInput]>('retry');
+export const getRequestQuery = defineQuery<RequestView>('getRequest');
+
+// ---------- The view: what the query, the API and the projection show ----------
+
+export type StageStatus = 'waiting' | 'open' | 'approved' | 'denied' | 'timed_out' | 'cancelled';
+
+export interface Decision {
+  approver: string;
+  decision: 'approve' | 'deny';
+  comment?: string;
+  at: string;
+  via: 'update' | 'signal';
+}
+
+export interface StageView {
+  name: string;
+  quorum: Quorum;
+  required: number;
+  /** Who may decide now (escalation adds the fallback). */
+  approvers: string[];
+  fallback: string[];
+  status: StageStatus;
+  escalated: boolean;
+  decisions: Decision[];
+  openedAt?: string;
+  escalatesAt?: string;
+  deadlineAt?: string;
+  closedAt?: string;
+}
+
+export interface ReviewView extends StageView {
+  outcome?: Exclude<ReviewState, 'pending'>;
+  reviewedBy?: string;
+  comment?: string;
+}
+
+export interface FulfilmentView {
+  task: 'grant' | 'revoke';
+  fulfillers: string[];
+  openedAt: string;
+  dueAt: string;
+  completedBy?: string;
+  completedAt?: string;
+}
+
+export interface GrantView {
+  startedAt: string;
+  expiresAt: string;
+  endedAt?: string;
+  extensions: number;
+  connector: GrantSpec['connector']['type'];
+}
+
+export interface ExtensionView {
+  requestedBy: string;
+  durationMs: number;
+  justification: string;
+  status: 'pending_approval' | 'approved' | 'denied' | 'timed_out';
+  stages: StageView[];
+}
+
+export interface TimelineEntry {
+  at: string;
+  event: string;
+  actor?: string;
+  detail?: string;
+}
+
+export interface RequestView {
+  id: string;
+  workflowId: string;
+  requester: string;
+  beneficiary: string;
+  entitlement: string;
+  resource: string;
+  breakGlass: boolean;
+  justification: string;
+  fields: Record<string, string>;
+  status: Status;
+  reviewState?: ReviewState;
+  reasons: Reason[];
+  existingRequestId?: string;
+  risk?: Risk;
+  plan?: { kind: 'auto-approve' | 'stages' | 'break-glass'; rule: string; policyVersion: string };
+  stages: StageView[];
+  pendingApprovers: string[];
+  extension?: ExtensionView;
+  review?: ReviewView;
+  fulfilment?: FulfilmentView;
+  grant?: GrantView;
+  failure?: string;
+  submittedAt: string;
+  updatedAt: string;
+  /** The most recent steps; the audit trail keeps them all. */
+  timeline: TimelineEntry[];
+}
+
+export interface AccessRequestArgs {
+  requestId: string;
+  requester: string;
+  input: RequestInput;
+  submittedAt: string;
+  /** Set when the workflow continues as new with a live grant. */
+  carried?: CarriedState;
+}
+
+export interface CarriedState {
+  view: RequestView;
+  grant: GrantSpec;
+  revision: number;
+  auditSeq: number;
+}
+
+export function workflowIdFor(requestId: string): string {
+  return `access-request-${requestId}`;
+}
