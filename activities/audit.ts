@@ -23,7 +23,12 @@ export interface AuditRecord {
 }
 
 export type VerifyResult =
-  | { ok: true; count: number; /** The last hash: recorded elsewhere, it also proves the tail was not cut. */ head: string }
+  | {
+      ok: true;
+      count: number;
+      /** The last hash: kept outside the database, it also shows later whether the tail was cut. */
+      head: string;
+    }
   | { ok: false; count: number; brokenAt: { seq: number; eventId: string; reason: string } };
 
 export interface AuditQuery {
@@ -218,7 +223,10 @@ function toRecord(row: Row): AuditRecord {
 function normalise(e: AuditEventInput): HashedContent {
   const at = new Date(e.at);
   if (Number.isNaN(at.getTime())) {
-    throw ApplicationFailure.nonRetryable(`Audit event ${e.eventId} has an invalid time "${e.at}".`, 'InvalidAuditEvent');
+    throw ApplicationFailure.nonRetryable(
+      `Audit event ${e.eventId} has an invalid time "${e.at}".`,
+      'InvalidAuditEvent',
+    );
   }
   // jsonb refuses NUL characters in strings; replacing them keeps a hostile justification from jamming the trail.
   const json = JSON.stringify(e.data ?? {}, (_k, v: unknown) =>

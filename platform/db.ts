@@ -1,6 +1,5 @@
 import path from 'node:path';
 import pg from 'pg';
-import { runner } from 'node-pg-migrate';
 import type { Logger } from './logger';
 
 export type Pool = pg.Pool;
@@ -14,6 +13,8 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
 
 /** Applies pending migrations; safe to run twice and from several processes at once (node-pg-migrate locks). */
 export async function migrate(databaseUrl: string, log?: Logger): Promise<void> {
+  // node-pg-migrate is ESM-only; loading it lazily keeps this module usable from CommonJS test runners.
+  const { runner } = await import('node-pg-migrate');
   await runner({
     databaseUrl,
     dir: path.join(__dirname, '..', 'migrations'),

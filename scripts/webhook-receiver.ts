@@ -27,7 +27,7 @@ const payloadSchema = z.object({
 export interface LedgerEntry {
   key: string;
   path: string;
-  payload: WebhookPayload;
+  body: WebhookPayload;
   /** How many times this key was delivered; only the first was applied. */
   count: number;
   firstAt: string;
@@ -99,7 +99,7 @@ export function createReceiver({ secret, log = jsonLines }: ReceiverOptions): Ex
       res.json({ duplicate: true, key });
       return;
     }
-    ledger.set(key, { key, path: req.path, payload, count: 1, firstAt: at, lastAt: at });
+    ledger.set(key, { key, path: req.path, body: payload, count: 1, firstAt: at, lastAt: at });
     holds.set(holding, payload.action === 'grant');
     log({ ...entry, event: 'applied', key, ...payload });
     res.json({ duplicate: false, key });

@@ -243,6 +243,7 @@ class AccessRequest {
       this.decisionStage = stage;
       this.view.status = 'pending_approval';
     }
+    this.refreshPending();
     await this.record('stage_opened', 'system', {
       stage: stage.name,
       approvers: stage.approvers,

@@ -8,7 +8,14 @@ export function manualConnector(config: ConnectorConfigOf<'manual'>, deps: Pick<
   return {
     async grant({ requestId, grant, expiresAt }) {
       deps.log?.info(
-        { requestId, entitlement: grant.entitlement, beneficiary: grant.beneficiary, fulfillers: grant.fulfillers, expiresAt, sla: config.sla },
+        {
+          requestId,
+          entitlement: grant.entitlement,
+          beneficiary: grant.beneficiary,
+          fulfillers: grant.fulfillers,
+          expiresAt,
+          sla: config.sla,
+        },
         'manual grant handed to fulfillers',
       );
     },

@@ -67,12 +67,10 @@ export function webhookConnector(config: ConnectorConfigOf<'webhook'>, deps: Con
         signal: AbortSignal.timeout(deps.timeoutMs),
       });
     } catch (err) {
+      // Duck-typed: fetch's errors may come from another realm (a test sandbox), where instanceof fails.
+      const e = err as { name?: unknown; message?: unknown; cause?: { message?: unknown } };
       const reason =
-        err instanceof Error && err.name === 'TimeoutError'
-          ? `no answer within ${deps.timeoutMs} ms`
-          : err instanceof Error
-            ? (err.cause instanceof Error ? err.cause.message : err.message)
-            : String(err);
+        e.name === 'TimeoutError' ? `no answer within ${deps.timeoutMs} ms` : String(e.cause?.message ?? e.message);
       throw ApplicationFailure.retryable(`Webhook ${action} to ${where} failed: ${reason}.`, 'ConnectorUnavailable');
     }
     const text = await res.text().catch(() => '');

@@ -1,0 +1,111 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import express, { type Express, type RequestHandler } from 'express';
+import helmet from 'helmet';
+import { rateLimit, type AugmentedRequest } from 'express-rate-limit';
+import { pinoHttp } from 'pino-http';
+import type pg from 'pg';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../domain';
+import { createAuditLog } from '../activities/audit';
+import type { Logger } from '../platform/logger';
+import type { Authenticator } from './auth';
+import { authenticate } from './caller';
+import type { AppContext } from './context';
+import { createMetrics } from './metrics';
+import { openApiDocument } from './openapi';
+import { errorHandler, Problem, unknownRoute } from './problem';
+import { ApiRouter } from './router';
+import { registerApprovalRoutes } from './routes/approvals';
+import { registerAuditRoutes } from './routes/audit';
+import { registerCatalogRoutes } from './routes/catalog';
+import { registerKpiRoutes } from './routes/kpis';
+import { registerMessageRoutes } from './routes/messages';
+import { registerOpsRoutes } from './routes/ops';
+import { registerRequestRoutes } from './routes/requests';
+import { createRequestStore } from './store';
+import { createWorkflowGateway } from './workflows';
+
+export interface AppDeps {
+  client: Client;
+  pool: pg.Pool;
+  config: Config;
+  auth: Authenticator;
+  log: Logger;
+  taskQueue: string;
+  /** Writes (submit, preview, messages) per caller per minute; default 60. */
+  rateLimitPerMinute?: number;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** The HTTP API over injected dependencies; `main.ts` listens, tests drive it with supertest. */
+export function createApp(deps: AppDeps): Express {
+  const ctx: AppContext = {
+    config: deps.config,
+    log: deps.log,
+    pool: deps.pool,
+    client: deps.client,
+    store: createRequestStore(deps.pool),
+    audit: createAuditLog(deps.pool),
+    workflows: createWorkflowGateway(deps.client, deps.taskQueue),
+    metrics: createMetrics(),
+  };
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(helmet());
+  app.use(
+    pinoHttp({
+      logger: deps.log,
+      // A caller's id is kept when it is safe to echo, so one id follows the request across services.
+      genReqId: (req: IncomingMessage, res: ServerResponse) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      quietReqLogger: true,
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug'),
+    }),
+  );
+  app.use(ctx.metrics.middleware);
+
+  const api = new ApiRouter({
+    authenticate: authenticate(deps.auth, deps.config),
+    rateLimit: writeLimit(deps.rateLimitPerMinute ?? 60),
+  });
+  registerRequestRoutes(api, ctx);
+  registerMessageRoutes(api, ctx);
+  registerApprovalRoutes(api, ctx);
+  registerCatalogRoutes(api, ctx);
+  registerAuditRoutes(api, ctx);
+  registerKpiRoutes(api, ctx);
+  let document: unknown;
+  registerOpsRoutes(api, ctx, () => (document ??= openApiDocument(api.registry)));
+
+  app.use(api.router);
+  app.use(unknownRoute);
+  app.use(errorHandler(deps.log));
+  return app;
+}
+
+/** Per caller, not per address: many people share a proxy, and one person may come from many. */
+function writeLimit(perMinute: number): RequestHandler {
+  return rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    keyGenerator: (_req, res) => res.locals.caller?.id ?? 'anonymous',
+    handler: (req, _res, next) => {
+      const reset = (req as Partial<AugmentedRequest>).rateLimit?.resetTime;
+      const seconds = reset ? Math.max(1, Math.ceil((reset.getTime() - Date.now()) / 1000)) : 60;
+      next(
+        new Problem('rate-limited', `You sent more than ${perMinute} changes in a minute; wait ${seconds} s.`, {
+          headers: { 'Retry-After': String(seconds) },
+        }),
+      );
+    },
+  });
+}

@@ -1,0 +1,220 @@
+import { randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import { z } from 'zod';
+import { parseDuration } from '../../domain';
+import {
+  cancelUpdate,
+  decideUpdate,
+  extendUpdate,
+  fulfilUpdate,
+  refusalTypes,
+  reviewUpdate,
+  revokeUpdate,
+  type RefusalType,
+} from '../../workflows/messages';
+import { canSee, subjectOfView, type Caller } from '../caller';
+import type { AppContext } from '../context';
+import { fieldErrors, notFound, Problem, refusalProblems, validationProblem } from '../problem';
+import type { ApiRouter } from '../router';
+import {
+  decisionInput,
+  decisionResultSchema,
+  extendInput,
+  extendResultSchema,
+  fulfilInput,
+  idempotencyKeyHeader,
+  messageResultSchema,
+  reasonInput,
+  requestParams,
+  reviewInput,
+} from '../schemas';
+import { readView } from './requests';
+
+type Message = 'decide' | 'cancel' | 'revoke' | 'extend' | 'review' | 'fulfil';
+
+interface MessageRoute<B extends z.ZodType, Arg, Ret> {
+  message: Message;
+  path: string;
+  operationId: string;
+  summary: string;
+  description: string;
+  body: B;
+  result: z.ZodType;
+  update: UpdateDefinition<Ret, [Arg]>;
+  /** Builds the update's argument; the actor is always the caller. */
+  input(caller: Caller, body: z.output<B>): Arg;
+}
+
+/**
+ * The messages a person sends a running request. The workflow's validators decide who may send what; a refusal is
+ * answered with the workflow's own sentence and recorded in the audit trail, because a refused update leaves no
+ * trace in the workflow's history.
+ */
+export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
+  const route = <B extends z.ZodType, Arg, Ret>(m: MessageRoute<B, Arg, Ret>) =>
+    api.route({
+      method: 'post',
+      path: `/v1/requests/:id/${m.path}`,
+      operationId: m.operationId,
+      summary: m.summary,
+      description: m.description,
+      tags: ['messages'],
+      limited: true,
+      params: requestParams,
+      body: m.body,
+      headers: z.object({
+        'Idempotency-Key': idempotencyKeyHeader
+          .optional()
+          .meta({ description: 'Makes a retry deliver the message once (it becomes the update id).' }),
+      }),
+      answers: [{ status: 200, description: "The workflow's answer.", schema: m.result }],
+      problems: [403, 404, 409, 422],
+      async handle({ req, res, params, body, caller }) {
+        const updateId = updateIdOf(req, m.message, caller);
+        res.json(await deliver(ctx, caller, params.id, m.message, () =>
+          ctx.workflows.update(params.id, m.update, m.input(caller, body as z.output<B>), updateId),
+        ));
+      },
+    });
+
+  route({
+    message: 'decide',
+    path: 'decisions',
+    operationId: 'decide',
+    summary: 'Approve or deny the open stage',
+    description: '403 when you made the request or are not an eligible approver; 409 when no stage is open or you already decided.',
+    body: decisionInput,
+    result: decisionResultSchema,
+    update: decideUpdate,
+    input: (caller, body) => ({ approver: caller.id, decision: body.decision, comment: body.comment }),
+  });
+  route({
+    message: 'cancel',
+    path: 'cancel',
+    operationId: 'cancel',
+    summary: 'Cancel a request that has no grant yet (requester only)',
+    description: '409 once provisioning has begun: revoke the grant instead.',
+    body: reasonInput,
+    result: messageResultSchema,
+    update: cancelUpdate,
+    input: (caller, body) => ({ by: caller.id, reason: body.reason }),
+  });
+  route({
+    message: 'revoke',
+    path: 'revoke',
+    operationId: 'revoke',
+    summary: 'Revoke a live grant (holder, resource owners, security, admins)',
+    description: '409 when there is no live grant.',
+    body: reasonInput,
+    result: messageResultSchema,
+    update: revokeUpdate,
+    input: (caller, body) => ({ by: caller.id, reason: body.reason }),
+  });
+  route({
+    message: 'extend',
+    path: 'extend',
+    operationId: 'extend',
+    summary: 'Extend a live grant (requester or beneficiary)',
+    description:
+      'Extends at once within the policy\'s no-approval allowance, otherwise asks for approval again; 422 when the ' +
+      'grant would outlast the entitlement\'s maximum duration.',
+    body: extendInput,
+    result: extendResultSchema,
+    update: extendUpdate,
+    input: (caller, body) => ({
+      by: caller.id,
+      durationMs: parseDuration(body.duration) ?? 0,
+      justification: body.justification,
+    }),
+  });
+  route({
+    message: 'review',
+    path: 'review',
+    operationId: 'review',
+    summary: 'Review a break-glass access after the incident (security)',
+    description: '403 for whoever invoked or held the access and for non-reviewers; 409 when no review is open.',
+    body: reviewInput,
+    result: messageResultSchema,
+    update: reviewUpdate,
+    input: (caller, body) => ({ by: caller.id, outcome: body.outcome, comment: body.comment }),
+  });
+  route({
+    message: 'fulfil',
+    path: 'fulfil',
+    operationId: 'fulfil',
+    summary: 'Confirm a manual grant or removal is done (named fulfillers)',
+    description: '403 for non-fulfillers and for changes to your own access; 409 when no task is open.',
+    body: fulfilInput,
+    result: messageResultSchema,
+    update: fulfilUpdate,
+    input: (caller, body) => ({ by: caller.id, comment: body.comment }),
+  });
+}
+
+function updateIdOf(req: Request, message: Message, caller: Caller): string {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return randomUUID();
+  const parsed = idempotencyKeyHeader.safeParse(raw);
+  if (!parsed.success) throw validationProblem(fieldErrors(parsed.error.issues, 'Idempotency-Key'), 'header');
+  return `${message}:${caller.id}:${parsed.data}`;
+}
+
+function isRefusal(type: string | undefined | null): type is RefusalType {
+  return (refusalTypes as readonly (string | null | undefined)[]).includes(type);
+}
+
+async function deliver<R>(ctx: AppContext, caller: Caller, id: string, message: Message, send: () => Promise<R>): Promise<R> {
+  try {
+    return await send();
+  } catch (err) {
+    const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
+    if (failure instanceof ApplicationFailure && isRefusal(failure.type)) {
+      await recordRefusal(ctx, caller, id, message, failure.type, failure.message);
+      // A refusal must not tell a stranger that the request exists.
+      if (!(await visible(ctx, caller, id))) throw notFound('request');
+      throw new Problem(refusalProblems[failure.type], failure.message, { refusal: failure.type });
+    }
+    if (err instanceof WorkflowNotFoundError) throw await closedOrUnknown(ctx, caller, id, message);
+    throw err;
+  }
+}
+
+/** An update to a closed workflow reads as "not found": tell a closed request (409) from an unknown one (404). */
+async function closedOrUnknown(ctx: AppContext, caller: Caller, id: string, message: Message): Promise<Problem> {
+  const row = await ctx.store.subject(id);
+  if (!row || !canSee(caller, row)) return notFound('request');
+  if (!(await ctx.workflows.exists(id)) && row.status === 'validating') return notFound('request');
+  const detail = `Request ${id} is closed (status: ${row.status}); it accepts no more messages.`;
+  await recordRefusal(ctx, caller, id, message, 'RequestClosed', detail);
+  return new Problem('request-closed', detail, { refusal: 'RequestClosed' });
+}
+
+async function visible(ctx: AppContext, caller: Caller, id: string): Promise<boolean> {
+  const row = await ctx.store.subject(id);
+  if (row) return canSee(caller, row);
+  const view = await readView(ctx, id).catch(() => undefined);
+  return view !== undefined && canSee(caller, subjectOfView(view));
+}
+
+async function recordRefusal(
+  ctx: AppContext,
+  caller: Caller,
+  requestId: string,
+  message: Message,
+  refusal: string,
+  reason: string,
+): Promise<void> {
+  ctx.metrics.refusals.inc({ message, refusal });
+  await ctx.audit.append([
+    {
+      eventId: `api:${requestId}:refused:${randomUUID()}`,
+      requestId,
+      actor: caller.id,
+      action: 'refused',
+      at: new Date().toISOString(),
+      data: { message, refusal, reason, via: 'update' },
+    },
+  ]);
+}

@@ -1,0 +1,265 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Request } from 'express';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import { canonicalJson } from '../../activities/audit';
+import { evaluate, formatDuration, type Config, type Evaluation, type RequestInput } from '../../domain';
+import { workflowIdFor, type AccessRequestArgs, type RequestView } from '../../workflows/messages';
+import { canSee, subjectOfView, type Caller } from '../caller';
+import type { AppContext } from '../context';
+import { fieldErrors, notFound, Problem, validationProblem, type FieldError } from '../problem';
+import type { ApiRouter } from '../router';
+import {
+  idempotencyKeyHeader,
+  listQuery,
+  previewSchema,
+  requestInput,
+  requestPageSchema,
+  requestParams,
+  requestViewSchema,
+  type Preview,
+} from '../schemas';
+
+/** How long a submission waits for the workflow to finish validating before answering with what it has. */
+const SUBMIT_WAIT_MS = 3000;
+
+/** Policy reasons that mean the body does not fit the catalog: refused at the edge, before any workflow starts. */
+const CATALOG_REASONS = new Set([
+  'unknown_entitlement',
+  'field_missing',
+  'field_invalid',
+  'field_unknown',
+  'duration_too_long',
+  'break_glass_not_allowed',
+]);
+
+export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
+  const { config, store, workflows } = ctx;
+
+  api.route({
+    method: 'post',
+    path: '/v1/requests',
+    operationId: 'submitRequest',
+    summary: 'Submit a request for access',
+    description:
+      'Starts the request\'s workflow and answers once it has validated the request (or after about 3 seconds). ' +
+      'A request the policy rejects (e.g. a separation-of-duties conflict) is created with status `rejected` and ' +
+      'its reasons; a body that does not fit the catalog is refused with 422 and nothing starts.',
+    tags: ['requests'],
+    limited: true,
+    body: requestInput,
+    headers: z.object({ 'Idempotency-Key': idempotencyKeyHeader.optional() }),
+    answers: [
+      {
+        status: 201,
+        description: 'Created; the view as validation left it.',
+        schema: requestViewSchema,
+        headers: { Location: 'The new request.' },
+      },
+      {
+        status: 200,
+        description: 'A retry with the same Idempotency-Key and body: the request created the first time.',
+        schema: requestViewSchema,
+        headers: { Location: 'The request.' },
+      },
+    ],
+    problems: [422],
+    async handle({ req, res, body: input, caller }) {
+      const idempotencyKey = idempotencyKeyOf(req);
+      const misfits = catalogMisfits(config, caller, input);
+      if (misfits.length > 0) {
+        const first = misfits[0]?.message ?? '';
+        throw new Problem('invalid-request', misfits.length === 1 ? first : `${first} (and ${misfits.length - 1} more)`, {
+          errors: misfits,
+        });
+      }
+      const entitlement = input.entitlement;
+      const claim = await store.claim({
+        id: randomUUID(),
+        requester: caller.id,
+        beneficiary: input.beneficiary ?? caller.id,
+        entitlement,
+        resource: resourceOf(entitlement),
+        justification: input.justification,
+        breakGlass: input.breakGlass,
+        idempotencyKey,
+        bodyHash: createHash('sha256').update(canonicalJson(input)).digest('hex'),
+        submittedAt: new Date().toISOString(),
+      });
+      const args: AccessRequestArgs = {
+        requestId: claim.id,
+        requester: caller.id,
+        input,
+        submittedAt: claim.submittedAt,
+      };
+      try {
+        await workflows.start(args);
+      } catch (err) {
+        // Without a key nobody can retry this attempt, so its row must not linger as a request that never ran.
+        if (!claim.replay && idempotencyKey === undefined) await store.release(claim.id).catch(() => undefined);
+        throw err;
+      }
+      const view =
+        (await workflows.waitFor(claim.id, (v) => v.status !== 'validating', SUBMIT_WAIT_MS)) ??
+        (await store.subject(claim.id).catch(() => undefined))?.view ??
+        validatingView(args);
+      res
+        .status(claim.replay ? 200 : 201)
+        .location(`/v1/requests/${claim.id}`)
+        .json(view);
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/v1/requests/preview',
+    operationId: 'previewRequest',
+    summary: 'Preview a request: validation, risk and the approval plan with named approvers',
+    description: 'Evaluates the policy exactly as a submission would, now; nothing is started or stored.',
+    tags: ['requests'],
+    limited: true,
+    body: requestInput,
+    answers: [{ status: 200, description: 'What would happen.', schema: previewSchema }],
+    async handle({ res, body: input, caller }) {
+      const beneficiary = input.beneficiary ?? caller.id;
+      // Someone else's holdings are not the caller's business: the policy refuses such a beneficiary anyway.
+      const facts = caller.own.includes(beneficiary)
+        ? await store.holdings(beneficiary, resourceOf(input.entitlement))
+        : { holdings: [], heldResourceBefore: false };
+      const evaluation = evaluate(
+        { requestId: 'preview', requester: caller.id, input, now: new Date().toISOString(), ...facts },
+        config,
+      );
+      res.json(toPreview(evaluation, config));
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/v1/requests/:id',
+    operationId: 'getRequest',
+    summary: 'The full view of a request',
+    description:
+      'Answered by the workflow itself; when Temporal cannot be reached, or no longer keeps a closed request, ' +
+      'by the last view it projected to PostgreSQL.',
+    tags: ['requests'],
+    params: requestParams,
+    answers: [{ status: 200, description: 'The request.', schema: requestViewSchema }],
+    problems: [404],
+    async handle({ res, params, caller }) {
+      const view = await readView(ctx, params.id);
+      if (!view || !canSee(caller, subjectOfView(view))) throw notFound('request');
+      res.json(view);
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/v1/requests',
+    operationId: 'listRequests',
+    summary: 'Requests the caller may see, newest first',
+    tags: ['requests'],
+    query: listQuery,
+    answers: [{ status: 200, description: 'One page.', schema: requestPageSchema }],
+    async handle({ res, query, caller }) {
+      res.json(await store.list(caller, query));
+    },
+  });
+}
+
+/** The live view, or the projected one when Temporal cannot answer; undefined for an id nobody knows. */
+export async function readView(ctx: AppContext, id: string): Promise<RequestView | undefined> {
+  try {
+    return await ctx.workflows.view(id);
+  } catch (err) {
+    const row = await ctx.store.subject(id);
+    if (row?.view) return row.view;
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+function idempotencyKeyOf(req: Request): string | undefined {
+  const raw = req.headers['idempotency-key'];
+  if (raw === undefined) return undefined;
+  const parsed = idempotencyKeyHeader.safeParse(raw);
+  if (!parsed.success) throw validationProblem(fieldErrors(parsed.error.issues, 'Idempotency-Key'), 'header');
+  return parsed.data;
+}
+
+function resourceOf(entitlement: string): string {
+  return entitlement.split(':')[0] ?? '';
+}
+
+/** What the catalog alone says is wrong with the body (facts about people and holdings are the workflow's). */
+function catalogMisfits(config: Config, caller: Caller, input: RequestInput): FieldError[] {
+  const evaluation = evaluate(
+    { requestId: 'submission', requester: caller.id, input, now: new Date().toISOString(), holdings: [], heldResourceBefore: true },
+    config,
+  );
+  if (evaluation.valid) return [];
+  return evaluation.reasons
+    .filter((r) => CATALOG_REASONS.has(r.code))
+    .map((r) => ({ field: r.field ?? 'entitlement', message: r.message }));
+}
+
+/** The view the workflow starts from, for the rare answer given before it could be asked. */
+function validatingView(args: AccessRequestArgs): RequestView {
+  const { input } = args;
+  return {
+    id: args.requestId,
+    workflowId: workflowIdFor(args.requestId),
+    requester: args.requester,
+    beneficiary: input.beneficiary ?? args.requester,
+    entitlement: input.entitlement,
+    resource: resourceOf(input.entitlement),
+    breakGlass: input.breakGlass,
+    justification: input.justification,
+    fields: input.fields,
+    status: 'validating',
+    reasons: [],
+    stages: [],
+    pendingApprovers: [],
+    submittedAt: args.submittedAt,
+    updatedAt: args.submittedAt,
+    timeline: [],
+  };
+}
+
+function toPreview(evaluation: Evaluation, config: Config): Preview {
+  const base = { policyVersion: config.policy.version, risk: evaluation.risk };
+  if (!evaluation.valid) {
+    return {
+      ...base,
+      valid: false,
+      reasons: evaluation.reasons,
+      ...(evaluation.existingRequestId !== undefined && { existingRequestId: evaluation.existingRequestId }),
+    };
+  }
+  const { plan, grant } = evaluation;
+  const stages = plan.kind === 'stages' ? plan.stages : plan.kind === 'break-glass' ? [plan.review] : [];
+  return {
+    ...base,
+    valid: true,
+    reasons: [],
+    plan: {
+      kind: plan.kind,
+      rule: plan.rule,
+      stages: stages.map((s) => ({
+        name: s.name,
+        quorum: s.quorum,
+        required: s.required,
+        approvers: s.approvers.map((id) => ({ id, name: config.users.get(id)?.name ?? id })),
+        fallback: s.fallback,
+        ...(s.escalateAfterMs !== undefined && { escalateAfter: formatDuration(s.escalateAfterMs) }),
+        deadline: formatDuration(s.deadlineMs),
+      })),
+    },
+    grant: {
+      beneficiary: grant.beneficiary,
+      duration: formatDuration(grant.durationMs),
+      maxDuration: formatDuration(grant.maxDurationMs),
+      connector: grant.connector.type,
+    },
+  };
+}

@@ -1,0 +1,416 @@
+import { z } from 'zod';
+import {
+  durationSchema,
+  quorumSchema,
+  requestInputSchema,
+  riskLevelSchema,
+  sensitivitySchema,
+  statusSchema,
+} from '../domain';
+import type { RequestView } from '../workflows/messages';
+
+// The single source for parsing, TypeScript types and the OpenAPI document. Inputs are strict (unknown fields are
+// refused); outputs describe what the API sends.
+
+const userId = z.string().meta({ description: 'A directory user id.', example: 'alice' });
+const instant = z.iso.datetime({ offset: true }).meta({ description: 'An ISO-8601 instant.' });
+const comment = z.string().trim().max(2000);
+
+export const requestIdParam = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'must be a request id')
+  .meta({ description: 'The request id.', example: '4b1c6a62-3f0e-4d7c-9a51-2b8c9b1f3e7a' });
+export const requestParams = z.object({ id: requestIdParam }).strict();
+
+export const idempotencyKeyHeader = z
+  .string()
+  .regex(/^[\x21-\x7e]{1,200}$/, 'must be 1 to 200 visible ASCII characters')
+  .meta({ description: 'Makes a retried POST safe: the same key and body answer with the same request.' });
+
+// ---------- Inputs ----------
+
+export const requestInput = requestInputSchema.meta({
+  id: 'RequestInput',
+  description: 'What to request. Who asks comes from the bearer token, never from the body.',
+  example: { entitlement: 'analytics-db:read', justification: 'Quarterly revenue report for the board', duration: 'P7D' },
+});
+
+export const decisionInput = z
+  .object({ decision: z.enum(['approve', 'deny']), comment: comment.optional() })
+  .strict()
+  .meta({ id: 'DecisionInput' });
+export const reasonInput = z
+  .object({ reason: comment.optional() })
+  .strict()
+  .meta({ id: 'ReasonInput' });
+export const extendInput = z
+  .object({
+    duration: durationSchema.meta({ description: 'How much longer, as an ISO-8601 duration.', example: 'P7D' }),
+    justification: z.string().trim().min(10, 'must say why, in at least 10 characters').max(2000),
+  })
+  .strict()
+  .meta({ id: 'ExtendInput' });
+export const reviewInput = z
+  .object({ outcome: z.enum(['cleared', 'flagged']), comment: comment.optional() })
+  .strict()
+  .meta({ id: 'ReviewInput' });
+export const fulfilInput = z
+  .object({ comment: comment.optional() })
+  .strict()
+  .meta({ id: 'FulfilInput' });
+
+const limit = (max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^\d{1,4}$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(1).max(max))
+    .optional()
+    .transform((n) => n ?? fallback)
+    .meta({ description: `Page size, 1 to ${max} (default ${fallback}).` });
+
+const cursor = z
+  .string()
+  .max(200)
+  .optional()
+  .meta({ description: 'The `next` value of the previous page.' });
+
+const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+export const listQuery = z
+  .object({
+    status: z
+      .string()
+      .max(200)
+      .transform((v) => v.split(','))
+      .pipe(z.array(statusSchema))
+      .optional()
+      .meta({ description: 'One status or several, comma-separated.' }),
+    mine: flag.optional().meta({ description: 'Only requests the caller made (or made for their service accounts).' }),
+    resource: z.string().max(64).optional(),
+    entitlement: z.string().max(129).optional(),
+    beneficiary: z.string().max(64).optional(),
+    limit: limit(100, 25),
+    cursor,
+  })
+  .strict();
+export type ListQuery = z.output<typeof listQuery>;
+
+export const inboxQuery = z.object({ limit: limit(100, 25), cursor }).strict();
+
+const range = {
+  from: instant.optional().meta({ description: 'Inclusive start (ISO-8601).' }),
+  to: instant.optional().meta({ description: 'Exclusive end (ISO-8601).' }),
+};
+const orderedRange = <T extends { from?: string; to?: string }>(q: T, ctx: z.RefinementCtx) => {
+  if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) {
+    ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
+  }
+};
+
+export const auditQuery = z
+  .object({
+    ...range,
+    requestId: requestIdParam.optional(),
+    limit: limit(500, 100),
+    after: z
+      .string()
+      .regex(/^\d{1,15}$/, 'must be a sequence number')
+      .transform(Number)
+      .optional()
+      .meta({ description: 'The `next` value of the previous page.' }),
+  })
+  .strict()
+  .superRefine(orderedRange);
+
+export const auditExportQuery = z
+  .object({ format: z.enum(['json', 'csv']).default('json'), ...range, requestId: requestIdParam.optional() })
+  .strict()
+  .superRefine(orderedRange);
+
+export const kpiQuery = z
+  .object(range)
+  .strict()
+  .superRefine(orderedRange);
+
+// ---------- Outputs ----------
+
+export const problemSchema = z
+  .object({
+    type: z.string().meta({ example: 'urn:grantflow:problem:validation' }),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string(),
+    requestId: z.string(),
+    errors: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details.' });
+
+const reasonSchema = z.object({ code: z.string(), message: z.string(), field: z.string().optional() });
+const riskSchema = z
+  .object({ score: z.number(), level: riskLevelSchema, reasons: z.array(z.string()) })
+  .meta({ id: 'Risk' });
+const decisionSchema = z.object({
+  approver: userId,
+  decision: z.enum(['approve', 'deny']),
+  comment: z.string().optional(),
+  at: z.string(),
+  via: z.enum(['update', 'signal']),
+});
+const stageStatusSchema = z.enum(['waiting', 'open', 'approved', 'denied', 'timed_out', 'cancelled']);
+const stageSchema = z
+  .object({
+    name: z.string(),
+    quorum: quorumSchema,
+    required: z.number().int(),
+    approvers: z.array(userId),
+    fallback: z.array(userId),
+    status: stageStatusSchema,
+    escalated: z.boolean(),
+    decisions: z.array(decisionSchema),
+    openedAt: z.string().optional(),
+    escalatesAt: z.string().optional(),
+    deadlineAt: z.string().optional(),
+    closedAt: z.string().optional(),
+  })
+  .meta({ id: 'Stage' });
+const reviewStateSchema = z.enum(['pending', 'cleared', 'flagged']);
+
+export const requestViewSchema = z
+  .object({
+    id: z.string(),
+    workflowId: z.string(),
+    requester: userId,
+    beneficiary: userId,
+    entitlement: z.string(),
+    resource: z.string(),
+    breakGlass: z.boolean(),
+    justification: z.string(),
+    fields: z.record(z.string(), z.string()),
+    status: statusSchema,
+    reviewState: reviewStateSchema.optional(),
+    reasons: z.array(reasonSchema),
+    existingRequestId: z.string().optional(),
+    risk: riskSchema.optional(),
+    plan: z
+      .object({ kind: z.enum(['auto-approve', 'stages', 'break-glass']), rule: z.string(), policyVersion: z.string() })
+      .optional(),
+    stages: z.array(stageSchema),
+    pendingApprovers: z.array(userId),
+    extension: z
+      .object({
+        requestedBy: userId,
+        durationMs: z.number(),
+        justification: z.string(),
+        status: z.enum(['pending_approval', 'approved', 'denied', 'timed_out']),
+        stages: z.array(stageSchema),
+      })
+      .optional(),
+    review: stageSchema
+      .extend({
+        outcome: z.enum(['cleared', 'flagged']).optional(),
+        reviewedBy: z.string().optional(),
+        comment: z.string().optional(),
+      })
+      .optional(),
+    fulfilment: z
+      .object({
+        task: z.enum(['grant', 'revoke']),
+        fulfillers: z.array(userId),
+        openedAt: z.string(),
+        dueAt: z.string(),
+        completedBy: z.string().optional(),
+        completedAt: z.string().optional(),
+      })
+      .optional(),
+    grant: z
+      .object({
+        startedAt: z.string(),
+        expiresAt: z.string(),
+        endedAt: z.string().optional(),
+        extensions: z.number().int(),
+        connector: z.enum(['postgres-role', 'webhook', 'manual']),
+      })
+      .optional(),
+    failure: z.string().optional(),
+    submittedAt: z.string(),
+    updatedAt: z.string(),
+    timeline: z.array(
+      z.object({ at: z.string(), event: z.string(), actor: z.string().optional(), detail: z.string().optional() }),
+    ),
+  })
+  .meta({ id: 'Request', description: "The request's full view, as the workflow holds it." });
+
+// The schema documents the workflow's view: keep them the same type, or this stops compiling.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : never) : never;
+const _viewMatches: Same<z.output<typeof requestViewSchema>, RequestView> = true;
+void _viewMatches;
+
+export const requestSummarySchema = z
+  .object({
+    id: z.string(),
+    requester: userId,
+    beneficiary: userId,
+    entitlement: z.string(),
+    resource: z.string(),
+    status: statusSchema,
+    breakGlass: z.boolean(),
+    reviewState: reviewStateSchema.optional(),
+    riskLevel: riskLevelSchema.optional(),
+    pendingApprovers: z.array(userId),
+    submittedAt: z.string(),
+    updatedAt: z.string(),
+    expiresAt: z.string().optional(),
+  })
+  .meta({ id: 'RequestSummary' });
+export type RequestSummary = z.output<typeof requestSummarySchema>;
+
+export const requestPageSchema = z
+  .object({ items: z.array(requestSummarySchema), next: z.string().optional() })
+  .meta({ id: 'RequestPage' });
+
+const resolvedStageSchema = z.object({
+  name: z.string(),
+  quorum: quorumSchema,
+  required: z.number().int(),
+  approvers: z.array(z.object({ id: userId, name: z.string() })),
+  fallback: z.array(userId),
+  escalateAfter: z.string().optional(),
+  deadline: z.string(),
+});
+export const previewSchema = z
+  .object({
+    valid: z.boolean(),
+    reasons: z.array(reasonSchema),
+    existingRequestId: z.string().optional(),
+    risk: riskSchema.optional(),
+    plan: z
+      .object({
+        kind: z.enum(['auto-approve', 'stages', 'break-glass']),
+        rule: z.string(),
+        stages: z.array(resolvedStageSchema),
+      })
+      .optional(),
+    grant: z
+      .object({ beneficiary: userId, duration: z.string(), maxDuration: z.string(), connector: z.string() })
+      .optional(),
+    policyVersion: z.string(),
+  })
+  .meta({ id: 'Preview', description: 'What would happen on submission; nothing is started or stored.' });
+export type Preview = z.output<typeof previewSchema>;
+
+export const decisionResultSchema = z
+  .object({ outcome: z.literal('recorded'), stage: z.string(), stageStatus: stageStatusSchema, status: statusSchema })
+  .meta({ id: 'DecisionResult' });
+export const messageResultSchema = z
+  .object({ outcome: z.literal('recorded'), status: statusSchema })
+  .meta({ id: 'MessageResult' });
+export const extendResultSchema = z
+  .object({ outcome: z.enum(['extended', 'pending_approval']), expiresAt: z.string() })
+  .meta({ id: 'ExtendResult' });
+
+const fieldSpecSchema = z.object({
+  name: z.string(),
+  label: z.string(),
+  required: z.boolean(),
+  pattern: z.string().optional(),
+});
+export const catalogSchema = z
+  .object({
+    policyVersion: z.string(),
+    resources: z.array(
+      z.object({
+        id: z.string(),
+        name: z.string(),
+        sensitivity: sensitivitySchema,
+        connector: z.enum(['postgres-role', 'webhook', 'manual']),
+        entitlements: z.array(
+          z.object({
+            id: z.string().meta({ example: 'analytics-db:read' }),
+            role: z.string(),
+            name: z.string(),
+            sensitivity: sensitivitySchema,
+            privileged: z.boolean(),
+            defaultDuration: z.string(),
+            maxDuration: z.string(),
+            fields: z.array(fieldSpecSchema),
+            breakGlass: z.object({ ttl: z.string() }).optional(),
+            conflicts: z.array(z.string()),
+          }),
+        ),
+      }),
+    ),
+  })
+  .meta({ id: 'Catalog' });
+export type CatalogBody = z.output<typeof catalogSchema>;
+
+const auditEventSchema = z
+  .object({
+    seq: z.number().int(),
+    eventId: z.string(),
+    requestId: z.string().optional(),
+    actor: z.string(),
+    action: z.string(),
+    at: z.string(),
+    data: z.record(z.string(), z.unknown()),
+    prevHash: z.string(),
+    hash: z.string(),
+  })
+  .meta({ id: 'AuditEvent' });
+export const auditPageSchema = z
+  .object({ events: z.array(auditEventSchema), next: z.number().int().optional() })
+  .meta({ id: 'AuditPage' });
+export const auditExportSchema = z.array(auditEventSchema);
+export const auditVerifySchema = z
+  .union([
+    z.object({ ok: z.literal(true), count: z.number().int(), head: z.string() }),
+    z.object({
+      ok: z.literal(false),
+      count: z.number().int(),
+      brokenAt: z.object({ seq: z.number().int(), eventId: z.string(), reason: z.string() }),
+    }),
+  ])
+  .meta({ id: 'AuditVerification' });
+
+const percentiles = z
+  .object({ p50: z.number().nullable(), p90: z.number().nullable() })
+  .meta({ description: 'Seconds; null when no request got that far.' });
+const rate = z.number().nullable().meta({ description: 'A fraction from 0 to 1; null when nothing to count.' });
+export const kpiSchema = z
+  .object({
+    from: z.string(),
+    to: z.string(),
+    counts: z.object({
+      submitted: z.number().int(),
+      rejected: z.number().int(),
+      accepted: z.number().int(),
+      autoApproved: z.number().int(),
+      breakGlass: z.number().int(),
+      routed: z.number().int(),
+      escalated: z.number().int(),
+      denied: z.number().int(),
+      timedOut: z.number().int(),
+    }),
+    timeToFirstDecision: percentiles,
+    timeToAccess: percentiles,
+    rates: z.object({
+      autoApproval: rate.meta({ description: 'Auto-approved among accepted requests.' }),
+      escalation: rate.meta({ description: 'Escalated among requests routed to approvers.' }),
+      denial: rate.meta({ description: 'Denied among requests routed to approvers.' }),
+      timedOut: rate.meta({ description: 'Timed out among requests routed to approvers.' }),
+    }),
+    backlog: z.object({
+      byResource: z.array(z.object({ resource: z.string(), pending: z.number().int(), oldestSubmittedAt: z.string() })),
+      byApprover: z.array(z.object({ approver: userId, pending: z.number().int() })),
+    }),
+  })
+  .meta({ id: 'Kpis' });
+export type Kpis = z.output<typeof kpiSchema>;
+
+export const readinessSchema = z
+  .object({
+    status: z.enum(['ready', 'unavailable']),
+    checks: z.object({ postgres: z.enum(['ok', 'failed']), temporal: z.enum(['ok', 'failed']) }),
+  })
+  .meta({ id: 'Readiness' });

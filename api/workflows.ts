@@ -1,0 +1,99 @@
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { UpdateDefinition } from '@temporalio/common';
+import type { accessRequest } from '../workflows/access-request';
+import { getRequestQuery, workflowIdFor, type AccessRequestArgs, type RequestView } from '../workflows/messages';
+import {
+  beneficiaryKey,
+  breakGlassKey,
+  entitlementKey,
+  requesterKey,
+  resourceKey,
+  statusKey,
+} from '../workflows/search-attributes';
+
+const QUERY_TIMEOUT_MS = 2000;
+// Long enough for a validator and a handler's bookkeeping activities; an answer later than this is a 503 to retry.
+const UPDATE_TIMEOUT_MS = 15_000;
+
+/** The API's side of the access-request workflow: start it, read its view, send it messages. */
+export function createWorkflowGateway(client: Client, taskQueue: string) {
+  const handle = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId));
+
+  /** Starts the request's workflow once: a retry finds the running one, and a closed one is never started again. */
+  async function start(args: AccessRequestArgs): Promise<void> {
+    const { input, requester, requestId } = args;
+    const beneficiary = input.beneficiary ?? requester;
+    try {
+      // By name: the workflow module is for the worker's sandbox, not for this process.
+      await client.workflow.start<typeof accessRequest>('accessRequest', {
+        workflowId: workflowIdFor(requestId),
+        taskQueue,
+        args: [args],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: statusKey, value: 'validating' },
+          { key: requesterKey, value: requester },
+          { key: beneficiaryKey, value: beneficiary },
+          { key: entitlementKey, value: input.entitlement },
+          { key: resourceKey, value: input.entitlement.split(':')[0] ?? '' },
+          { key: breakGlassKey, value: input.breakGlass },
+        ],
+        staticSummary: `${input.entitlement} for ${beneficiary}, requested by ${requester}`,
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) return; // it ran and closed: the first start counted
+      throw err;
+    }
+  }
+
+  /** The workflow's view; throws WorkflowNotFoundError for an unknown id, or a Temporal error when unreachable. */
+  async function view(requestId: string, timeoutMs = QUERY_TIMEOUT_MS): Promise<RequestView> {
+    return client.withDeadline(Date.now() + timeoutMs, () => handle(requestId).query(getRequestQuery));
+  }
+
+  /** Polls the view until `done` holds or `waitMs` passes; the last view seen, if any. */
+  async function waitFor(
+    requestId: string,
+    done: (view: RequestView) => boolean,
+    waitMs: number,
+  ): Promise<RequestView | undefined> {
+    const until = Date.now() + waitMs;
+    let last: RequestView | undefined;
+    for (let pause = 50; Date.now() < until; pause = Math.min(pause * 2, 400)) {
+      try {
+        last = await view(requestId, Math.max(200, until - Date.now()));
+        if (done(last)) return last;
+      } catch {
+        // Not answerable yet (no workflow task done, or Temporal busy): ask again until the wait is over.
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, until - Date.now()))));
+    }
+    return last;
+  }
+
+  async function update<Ret, Arg>(
+    requestId: string,
+    def: UpdateDefinition<Ret, [Arg]>,
+    input: Arg,
+    updateId: string,
+  ): Promise<Ret> {
+    return client.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, () =>
+      handle(requestId).executeUpdate(def, { args: [input], updateId }),
+    );
+  }
+
+  /** Whether a workflow exists, running or closed (an update to a closed one reads as "not found"). */
+  async function exists(requestId: string): Promise<boolean> {
+    try {
+      await client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => handle(requestId).describe());
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  }
+
+  return { start, view, waitFor, update, exists };
+}
+export type WorkflowGateway = ReturnType<typeof createWorkflowGateway>;
