@@ -191,11 +191,12 @@ async function closedOrUnknown(ctx: AppContext, caller: Caller, id: string, mess
   return new Problem('request-closed', detail, { refusal: 'RequestClosed' });
 }
 
+/** Asked of the live view first: the projection may not yet list an approver of a stage that just opened. */
 async function visible(ctx: AppContext, caller: Caller, id: string): Promise<boolean> {
-  const row = await ctx.store.subject(id);
-  if (row) return canSee(caller, row);
   const view = await readView(ctx, id).catch(() => undefined);
-  return view !== undefined && canSee(caller, subjectOfView(view));
+  if (view) return canSee(caller, subjectOfView(view));
+  const row = await ctx.store.subject(id);
+  return row !== undefined && canSee(caller, row);
 }
 
 async function recordRefusal(
