@@ -144,15 +144,19 @@ const PG_UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT',
 
 /** PostgreSQL could not be reached, refused connections or went away mid-query. */
 export function isPostgresUnavailable(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
+  // Duck-typed: socket errors come from Node's own realm, where `instanceof Error` may not hold (e.g. under jest).
+  if (typeof err !== 'object' || err === null) return false;
+  const { code, message } = err as { code?: unknown; message?: unknown };
   if (typeof code === 'string') {
     // SQLSTATE class 08 (connection exception), 57P0x (shutdown, cannot connect now), 53300 (too many connections).
     if (PG_UNAVAILABLE_CODES.has(code) || code.startsWith('08') || /^57P0[1-3]$/.test(code) || code === '53300') {
       return true;
     }
   }
-  return /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/.test(err.message);
+  return (
+    typeof message === 'string' &&
+    /timeout exceeded when trying to connect|Connection terminated|connect ECONNREFUSED/.test(message)
+  );
 }
 
 export function unavailable(service: string): Problem {

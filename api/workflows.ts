@@ -12,6 +12,7 @@ import {
 } from '../workflows/search-attributes';
 
 const QUERY_TIMEOUT_MS = 2000;
+const START_TIMEOUT_MS = 10_000;
 // Long enough for a validator and a handler's bookkeeping activities; an answer later than this is a 503 to retry.
 const UPDATE_TIMEOUT_MS = 15_000;
 
@@ -25,22 +26,24 @@ export function createWorkflowGateway(client: Client, taskQueue: string) {
     const beneficiary = input.beneficiary ?? requester;
     try {
       // By name: the workflow module is for the worker's sandbox, not for this process.
-      await client.workflow.start<typeof accessRequest>('accessRequest', {
-        workflowId: workflowIdFor(requestId),
-        taskQueue,
-        args: [args],
-        workflowIdConflictPolicy: 'USE_EXISTING',
-        workflowIdReusePolicy: 'REJECT_DUPLICATE',
-        typedSearchAttributes: [
-          { key: statusKey, value: 'validating' },
-          { key: requesterKey, value: requester },
-          { key: beneficiaryKey, value: beneficiary },
-          { key: entitlementKey, value: input.entitlement },
-          { key: resourceKey, value: input.entitlement.split(':')[0] ?? '' },
-          { key: breakGlassKey, value: input.breakGlass },
-        ],
-        staticSummary: `${input.entitlement} for ${beneficiary}, requested by ${requester}`,
-      });
+      await client.withDeadline(Date.now() + START_TIMEOUT_MS, () =>
+        client.workflow.start<typeof accessRequest>('accessRequest', {
+          workflowId: workflowIdFor(requestId),
+          taskQueue,
+          args: [args],
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          workflowIdReusePolicy: 'REJECT_DUPLICATE',
+          typedSearchAttributes: [
+            { key: statusKey, value: 'validating' },
+            { key: requesterKey, value: requester },
+            { key: beneficiaryKey, value: beneficiary },
+            { key: entitlementKey, value: input.entitlement },
+            { key: resourceKey, value: input.entitlement.split(':')[0] ?? '' },
+            { key: breakGlassKey, value: input.breakGlass },
+          ],
+          staticSummary: `${input.entitlement} for ${beneficiary}, requested by ${requester}`,
+        }),
+      );
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) return; // it ran and closed: the first start counted
       throw err;

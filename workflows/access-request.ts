@@ -347,7 +347,9 @@ class AccessRequest {
     if (input.approver === this.view.requester || input.approver === this.view.beneficiary) {
       refuse('SelfApproval', 'You cannot decide on a request that you made or that would give you access.');
     }
-    const earlier = this.allStages().find((s) => s.decisions.some((d) => d.approver === input.approver));
+    // Within one round of approval (the request's, or an extension's), each stage needs a different person.
+    const round = this.view.stages.includes(stage) ? this.view.stages : (this.view.extension?.stages ?? []);
+    const earlier = round.find((s) => s.decisions.some((d) => d.approver === input.approver));
     if (earlier === stage) refuse('AlreadyDecided', `You already decided on stage ${stage.name} of this request.`);
     if (earlier) {
       refuse(
@@ -518,7 +520,8 @@ class AccessRequest {
       const now = new Date().getTime();
       if (this.revokeRequest) return this.end('revoked', this.revokeRequest.by);
       if (now >= expires) return this.end('expired', 'system');
-      const tooLong = workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested;
+      const limit = this.args.historyLimit ?? HISTORY_LIMIT;
+      const tooLong = workflowInfo().historyLength > limit || workflowInfo().continueAsNewSuggested;
       if (tooLong && !this.extensionRun && !this.reviewRun) {
         await condition(allHandlersFinished);
         return continueAsNew<typeof accessRequest>({
@@ -627,10 +630,10 @@ class AccessRequest {
     const extension = this.view.extension;
     this.extensionRun = (async () => {
       const outcome = await this.runStages(extension.stages, this.stageSpecs);
+      const applies = outcome === 'approved' && this.view.status === 'active';
+      if (applies) await this.applyExtension(extension.durationMs, 'system');
       extension.status = outcome === 'cancelled' ? 'denied' : outcome;
-      if (outcome === 'approved' && this.view.status === 'active')
-        await this.applyExtension(extension.durationMs, 'system');
-      else await this.record('extension_closed', 'system', { outcome });
+      if (!applies) await this.record('extension_closed', 'system', { outcome });
       await this.publish();
       this.extensionRun = undefined;
     })();

@@ -176,6 +176,8 @@ export interface AccessRequestArgs {
   submittedAt: string;
   /** Set when the workflow continues as new with a live grant. */
   carried?: CarriedState;
+  /** Continue as new past this many history events (default 2000); tests lower it. */
+  historyLimit?: number;
 }
 
 export interface CarriedState {

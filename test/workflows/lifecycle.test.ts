@@ -275,3 +275,67 @@ describe('with short SLAs', () => {
     expect(await auditActions(fast.pool, id)).toEqual(expect.arrayContaining(['escalated', 'review_overdue']));
   });
 });
+
+test('an extension beyond the free allowance goes back to the approvers', async () => {
+  const id = uniqueId();
+  const handle = await env.submit('grace', { entitlement: 'analytics-db:read', duration: 'P7D' }, id);
+  await env.waitFor(id, (v) => v.pendingApprovers.includes('erin'));
+  await handle.executeUpdate(decideUpdate, { args: [{ approver: 'erin', decision: 'approve' }] });
+  const active = await env.waitFor(id, isStatus('active'));
+  const result = await handle.executeUpdate(extendUpdate, {
+    args: [{ by: 'grace', durationMs: 86_400_000, justification: 'the analysis runs one more day' }],
+  });
+  expect(result.outcome).toBe('pending_approval');
+  await env.waitFor(id, (v) => v.pendingApprovers.includes('erin'));
+  // Erin approved the request; she may approve its extension too (a new round of the same stages).
+  await handle.executeUpdate(decideUpdate, { args: [{ approver: 'erin', decision: 'approve' }] });
+  const extended = await env.waitFor(id, (v) => v.extension?.status === 'approved');
+  expect(Date.parse(extended.grant!.expiresAt) - Date.parse(active.grant!.expiresAt)).toBe(86_400_000);
+  expect(extended.grant?.extensions).toBe(1);
+  await handle.executeUpdate(revokeUpdate, { args: [{ by: 'grace' }] });
+  await env.waitFor(id, isStatus('revoked'));
+});
+
+test('a long-lived grant continues as new and keeps its state, audit sequence and timers', async () => {
+  const id = uniqueId();
+  const handle = await env.client.workflow.start('accessRequest', {
+    workflowId: `access-request-${id}`,
+    taskQueue: env.taskQueue,
+    args: [
+      {
+        requestId: id,
+        requester: 'frank',
+        input: {
+          entitlement: 'github:member',
+          justification: 'Maintains the data pipelines.',
+          fields: {},
+          breakGlass: false,
+          duration: 'P1D',
+        },
+        submittedAt: new Date().toISOString(),
+        historyLimit: 150,
+      },
+    ],
+  });
+  const first = (await handle.describe()).runId;
+  await env.waitFor(id, isStatus('active'));
+  for (let i = 0; i < 30; i++) {
+    await env.client.workflow
+      .getHandle(`access-request-${id}`)
+      .executeUpdate(extendUpdate, { args: [{ by: 'frank', durationMs: 60_000, justification: `extension ${i}` }] });
+  }
+  const view = await env.waitFor(id, (v) => v.grant?.extensions === 30);
+  const latest = env.client.workflow.getHandle(`access-request-${id}`);
+  expect((await latest.describe()).runId).not.toBe(first);
+  const history = await latest.fetchHistory();
+  expect(history.events?.length ?? 0).toBeLessThan(400);
+  expect(Date.parse(view.grant!.expiresAt) - Date.parse(view.grant!.startedAt)).toBe(86_400_000 + 30 * 60_000);
+  await latest.executeUpdate(revokeUpdate, { args: [{ by: 'frank' }] });
+  await env.waitFor(id, isStatus('revoked'));
+  const { rows } = await env.pool.query(
+    'SELECT count(*)::int AS n, count(DISTINCT event_id)::int AS d FROM audit_events WHERE request_id = $1',
+    [id],
+  );
+  expect(rows[0].n).toBe(rows[0].d);
+  expect(await auditActions(env.pool, id)).toEqual(expect.arrayContaining(['extended', 'revoke_requested', 'revoked']));
+});
