@@ -241,7 +241,8 @@ class AccessRequest {
     stage.escalatesAt = escalateAt !== undefined ? new Date(escalateAt).toISOString() : undefined;
     if (kind === 'decide') {
       this.decisionStage = stage;
-      this.view.status = 'pending_approval';
+      // An extension's approval happens while the grant stays active.
+      if (this.view.stages.includes(stage)) this.view.status = 'pending_approval';
     }
     this.refreshPending();
     await this.record('stage_opened', 'system', {
