@@ -3,7 +3,19 @@ import tseslint from 'typescript-eslint';
 import prettier from 'eslint-config-prettier';
 
 const nodeBuiltins = [
-  'fs', 'path', 'os', 'child_process', 'http', 'https', 'net', 'crypto', 'dns', 'tls', 'stream', 'worker_threads', 'process',
+  'fs',
+  'path',
+  'os',
+  'child_process',
+  'http',
+  'https',
+  'net',
+  'crypto',
+  'dns',
+  'tls',
+  'stream',
+  'worker_threads',
+  'process',
 ];
 
 export default tseslint.config(

@@ -115,7 +115,8 @@ function tokenProblem(err: unknown): Problem {
   if (err instanceof errors.JWTClaimValidationFailed) {
     return unauthenticated(`The token's "${err.claim}" claim is not acceptable.`);
   }
-  if (err instanceof errors.JOSEAlgNotAllowed) return unauthenticated('The token is signed with an algorithm not accepted here.');
+  if (err instanceof errors.JOSEAlgNotAllowed)
+    return unauthenticated('The token is signed with an algorithm not accepted here.');
   if (err instanceof errors.JOSEError) return unauthenticated('The token is not valid.');
   // Not a verdict on the token: the key set could not be fetched.
   return unavailable('The identity provider');

@@ -1,5 +1,10 @@
 import type { ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
-import { isGrpcDeadlineError, isGrpcServiceError, ServiceError, WorkflowUpdateRPCTimeoutOrCancelledError } from '@temporalio/client';
+import {
+  isGrpcDeadlineError,
+  isGrpcServiceError,
+  ServiceError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
 import type { z } from 'zod';
 import type { RefusalType } from '../workflows/messages';
 import type { Logger } from '../platform/logger';
@@ -15,10 +20,10 @@ export interface FieldError {
  * The catalogue is closed, so clients can switch on `type` and the OpenAPI document lists every one.
  */
 export const problemTypes = {
-  'validation': { status: 400, title: 'The request is not valid' },
+  validation: { status: 400, title: 'The request is not valid' },
   'malformed-json': { status: 400, title: 'The body is not valid JSON' },
-  'unauthenticated': { status: 401, title: 'Authentication is required' },
-  'forbidden': { status: 403, title: 'You may not do this' },
+  unauthenticated: { status: 401, title: 'Authentication is required' },
+  forbidden: { status: 403, title: 'You may not do this' },
   'self-approval': { status: 403, title: 'You cannot decide on your own request' },
   'not-eligible': { status: 403, title: 'You are not an eligible approver' },
   'not-allowed': { status: 403, title: 'You may not do this to this request' },
@@ -33,8 +38,8 @@ export const problemTypes = {
   'extension-too-long': { status: 422, title: 'The extension is too long' },
   'idempotency-key-reused': { status: 422, title: 'The Idempotency-Key was used for a different request' },
   'rate-limited': { status: 429, title: 'Too many requests' },
-  'internal': { status: 500, title: 'Internal error' },
-  'unavailable': { status: 503, title: 'A backing service is unavailable' },
+  internal: { status: 500, title: 'Internal error' },
+  unavailable: { status: 503, title: 'A backing service is unavailable' },
 } as const satisfies Record<string, { status: number; title: string }>;
 export type ProblemKind = keyof typeof problemTypes;
 
@@ -124,11 +129,16 @@ export function requestIdOf(req: Request): string {
 
 export function sendProblem(req: Request, res: Response, problem: Problem): void {
   for (const [name, value] of Object.entries(problem.extra.headers ?? {})) res.setHeader(name, value);
-  res.status(problem.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problem.body(req)));
+  res
+    .status(problem.status)
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(problem.body(req)));
 }
 
 const RETRY_AFTER_SECONDS = '5';
-const UNAVAILABLE_GRPC_CODES = new Set([1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */]);
+const UNAVAILABLE_GRPC_CODES = new Set([
+  1 /* CANCELLED */, 4 /* DEADLINE_EXCEEDED */, 8 /* RESOURCE_EXHAUSTED */, 14 /* UNAVAILABLE */,
+]);
 
 /** Temporal could not be reached or did not answer in time (as opposed to answering "no"). */
 export function isTemporalUnavailable(err: unknown): boolean {

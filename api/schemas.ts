@@ -32,17 +32,18 @@ export const idempotencyKeyHeader = z
 export const requestInput = requestInputSchema.meta({
   id: 'RequestInput',
   description: 'What to request. Who asks comes from the bearer token, never from the body.',
-  example: { entitlement: 'analytics-db:read', justification: 'Quarterly revenue report for the board', duration: 'P7D' },
+  example: {
+    entitlement: 'analytics-db:read',
+    justification: 'Quarterly revenue report for the board',
+    duration: 'P7D',
+  },
 });
 
 export const decisionInput = z
   .object({ decision: z.enum(['approve', 'deny']), comment: comment.optional() })
   .strict()
   .meta({ id: 'DecisionInput' });
-export const reasonInput = z
-  .object({ reason: comment.optional() })
-  .strict()
-  .meta({ id: 'ReasonInput' });
+export const reasonInput = z.object({ reason: comment.optional() }).strict().meta({ id: 'ReasonInput' });
 export const extendInput = z
   .object({
     duration: durationSchema.meta({ description: 'How much longer, as an ISO-8601 duration.', example: 'P7D' }),
@@ -54,10 +55,7 @@ export const reviewInput = z
   .object({ outcome: z.enum(['cleared', 'flagged']), comment: comment.optional() })
   .strict()
   .meta({ id: 'ReviewInput' });
-export const fulfilInput = z
-  .object({ comment: comment.optional() })
-  .strict()
-  .meta({ id: 'FulfilInput' });
+export const fulfilInput = z.object({ comment: comment.optional() }).strict().meta({ id: 'FulfilInput' });
 
 const limit = (max: number, fallback: number) =>
   z
@@ -69,11 +67,7 @@ const limit = (max: number, fallback: number) =>
     .transform((n) => n ?? fallback)
     .meta({ description: `Page size, 1 to ${max} (default ${fallback}).` });
 
-const cursor = z
-  .string()
-  .max(200)
-  .optional()
-  .meta({ description: 'The `next` value of the previous page.' });
+const cursor = z.string().max(200).optional().meta({ description: 'The `next` value of the previous page.' });
 
 const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 
@@ -128,10 +122,7 @@ export const auditExportQuery = z
   .strict()
   .superRefine(orderedRange);
 
-export const kpiQuery = z
-  .object(range)
-  .strict()
-  .superRefine(orderedRange);
+export const kpiQuery = z.object(range).strict().superRefine(orderedRange);
 
 // ---------- Outputs ----------
 

@@ -77,12 +77,17 @@ export function createRequestStore(pool: pg.Pool) {
   }
 
   /** Requests the caller may see, newest first, a page at a time. */
-  async function list(caller: Caller, q: ListQuery & { pendingFor?: string }): Promise<{ items: RequestSummary[]; next?: string }> {
+  async function list(
+    caller: Caller,
+    q: ListQuery & { pendingFor?: string },
+  ): Promise<{ items: RequestSummary[]; next?: string }> {
     const where: string[] = [];
     const params: unknown[] = [];
     const bind = (value: unknown) => `$${params.push(value)}`;
     if (!caller.seesAll) {
-      where.push(`(requester = ${bind(caller.id)} OR beneficiary = ANY(${bind(caller.own)}::text[]) OR ${bind(caller.id)} = ANY(involved))`);
+      where.push(
+        `(requester = ${bind(caller.id)} OR beneficiary = ANY(${bind(caller.own)}::text[]) OR ${bind(caller.id)} = ANY(involved))`,
+      );
     }
     if (q.mine) where.push(`(requester = ${bind(caller.id)} OR beneficiary = ANY(${bind(caller.own)}::text[]))`);
     if (q.pendingFor !== undefined) where.push(`${bind(q.pendingFor)} = ANY(pending_approvers)`);
@@ -113,7 +118,10 @@ export function createRequestStore(pool: pg.Pool) {
   }
 
   /** The beneficiary's open requests and whether they ever held access to the resource: the policy's facts. */
-  async function holdings(beneficiary: string, resource: string): Promise<{ holdings: Holding[]; heldResourceBefore: boolean }> {
+  async function holdings(
+    beneficiary: string,
+    resource: string,
+  ): Promise<{ holdings: Holding[]; heldResourceBefore: boolean }> {
     const open = await pool.query<{ id: string; entitlement: string; status: Status; break_glass: boolean }>(
       'SELECT id, entitlement, status, break_glass FROM requests WHERE beneficiary = $1 AND status = ANY($2::text[])',
       [beneficiary, OPEN_STATUSES],

@@ -19,7 +19,10 @@ const devEnvSchema = z.object({
   GRANTFLOW_TEMPORAL_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   GRANTFLOW_RECEIVER_PORT: z.coerce.number().int().min(1).max(65535).default(8090),
   PORT: z.coerce.number().int().min(1).max(65535).default(8080),
-  DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL').optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL')
+    .optional(),
   GRANTFLOW_DEV_JWT_SECRET: z.string().min(16).default(DEV_DEFAULT_SECRET),
   GRANTFLOW_WEBHOOK_SECRET: z.string().min(16).default('grantflow-dev-webhook-secret'),
 });
@@ -34,21 +37,21 @@ async function main(): Promise<void> {
   fs.chmodSync(dataDir, 0o755);
 
   const children: ChildProcess[] = [];
-  let stack: Stack | undefined;
+  const started: { stack?: Stack } = {};
   let stopping = false;
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say('\nStopping…');
     for (const child of [...children].reverse()) await stopChild(child);
-    await stack?.stop();
+    await started.stack?.stop();
     say('Stopped. Data kept in ' + path.relative(process.cwd(), dataDir) + '/');
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
 
-  stack = await startStack({
+  const stack = await startStack({
     dataDir,
     pgPort: env.GRANTFLOW_PG_PORT,
     temporalPort: env.GRANTFLOW_TEMPORAL_PORT,
@@ -56,6 +59,7 @@ async function main(): Promise<void> {
     databaseUrl: env.DATABASE_URL,
     log: say,
   });
+  started.stack = stack;
   const receiverUrl = `http://127.0.0.1:${env.GRANTFLOW_RECEIVER_PORT}`;
   const childEnv: NodeJS.ProcessEnv = {
     ...process.env,

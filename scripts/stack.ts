@@ -52,7 +52,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     await ensureDatabase(databaseUrl, 'analytics');
   } else {
     log(`Starting PostgreSQL on 127.0.0.1:${opts.pgPort} (data in ${path.join(opts.dataDir, 'postgres')})`);
-    postgres = await startEmbeddedPostgres({ dataDir: path.join(opts.dataDir, 'postgres'), port: opts.pgPort, fast: opts.fast });
+    postgres = await startEmbeddedPostgres({
+      dataDir: path.join(opts.dataDir, 'postgres'),
+      port: opts.pgPort,
+      fast: opts.fast,
+    });
     await ensureDatabase(postgres.url('postgres'), 'grantflow');
     await ensureDatabase(postgres.url('postgres'), 'analytics');
     databaseUrl = postgres.url('grantflow');

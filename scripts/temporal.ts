@@ -12,7 +12,11 @@ import { searchAttributeKeys } from '../workflows/search-attributes';
 
 // v1.5.1 is the newest CLI release whose go.mod has no replace directive, which `go install` refuses.
 const CLI_VERSION = 'v1.5.1';
-const cacheDir = path.join(process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'), 'grantflow', `temporal-${CLI_VERSION}`);
+const cacheDir = path.join(
+  process.env.XDG_CACHE_HOME ?? path.join(os.homedir(), '.cache'),
+  'grantflow',
+  `temporal-${CLI_VERSION}`,
+);
 
 function onPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
@@ -101,7 +105,8 @@ export async function startTemporalServer(opts: TemporalServerOptions): Promise<
   const args = ['server', 'start-dev', '--db-filename', opts.dbFile, '--ip', '127.0.0.1', '--port', String(opts.port)];
   args.push(...(opts.uiPort ? ['--ui-port', String(opts.uiPort)] : ['--headless']));
   args.push('--log-level', 'warn', '--sqlite-pragma', 'journal_mode=wal', '--sqlite-pragma', 'synchronous=normal');
-  for (const key of searchAttributeKeys) args.push('--search-attribute', `${key.name}=${searchAttributeType(key.type)}`);
+  for (const key of searchAttributeKeys)
+    args.push('--search-attribute', `${key.name}=${searchAttributeType(key.type)}`);
   const out = opts.logFile ? fs.openSync(opts.logFile, 'a') : 'ignore';
   const child = spawn(bin, args, { stdio: ['ignore', out, out] });
   const exited = new Promise<never>((_, reject) =>

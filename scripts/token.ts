@@ -14,7 +14,8 @@ async function main(argv: string[]): Promise<void> {
   const at = args.indexOf('--ttl');
   if (at >= 0) {
     const value = args[at + 1];
-    if (!value || !/^\d{1,5}(s|m|h|d)$/.test(value)) throw new Error(`--ttl wants a span such as 30m, 8h or 2d\n${USAGE}`);
+    if (!value || !/^\d{1,5}(s|m|h|d)$/.test(value))
+      throw new Error(`--ttl wants a span such as 30m, 8h or 2d\n${USAGE}`);
     ttl = value;
     args.splice(at, 2);
   }

@@ -73,9 +73,11 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
       problems: [403, 404, 409, 422],
       async handle({ req, res, params, body, caller }) {
         const updateId = updateIdOf(req, m.message, caller);
-        res.json(await deliver(ctx, caller, params.id, m.message, () =>
-          ctx.workflows.update(params.id, m.update, m.input(caller, body as z.output<B>), updateId),
-        ));
+        res.json(
+          await deliver(ctx, caller, params.id, m.message, () =>
+            ctx.workflows.update(params.id, m.update, m.input(caller, body as z.output<B>), updateId),
+          ),
+        );
       },
     });
 
@@ -84,7 +86,8 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
     path: 'decisions',
     operationId: 'decide',
     summary: 'Approve or deny the open stage',
-    description: '403 when you made the request or are not an eligible approver; 409 when no stage is open or you already decided.',
+    description:
+      '403 when you made the request or are not an eligible approver; 409 when no stage is open or you already decided.',
     body: decisionInput,
     result: decisionResultSchema,
     update: decideUpdate,
@@ -118,8 +121,8 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
     operationId: 'extend',
     summary: 'Extend a live grant (requester or beneficiary)',
     description:
-      'Extends at once within the policy\'s no-approval allowance, otherwise asks for approval again; 422 when the ' +
-      'grant would outlast the entitlement\'s maximum duration.',
+      "Extends at once within the policy's no-approval allowance, otherwise asks for approval again; 422 when the " +
+      "grant would outlast the entitlement's maximum duration.",
     body: extendInput,
     result: extendResultSchema,
     update: extendUpdate,
@@ -165,7 +168,13 @@ function isRefusal(type: string | undefined | null): type is RefusalType {
   return (refusalTypes as readonly (string | null | undefined)[]).includes(type);
 }
 
-async function deliver<R>(ctx: AppContext, caller: Caller, id: string, message: Message, send: () => Promise<R>): Promise<R> {
+async function deliver<R>(
+  ctx: AppContext,
+  caller: Caller,
+  id: string,
+  message: Message,
+  send: () => Promise<R>,
+): Promise<R> {
   try {
     return await send();
   } catch (err) {

@@ -42,7 +42,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
     operationId: 'submitRequest',
     summary: 'Submit a request for access',
     description:
-      'Starts the request\'s workflow and answers once it has validated the request (or after about 3 seconds). ' +
+      "Starts the request's workflow and answers once it has validated the request (or after about 3 seconds). " +
       'A request the policy rejects (e.g. a separation-of-duties conflict) is created with status `rejected` and ' +
       'its reasons; a body that does not fit the catalog is refused with 422 and nothing starts.',
     tags: ['requests'],
@@ -69,9 +69,13 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
       const misfits = catalogMisfits(config, caller, input);
       if (misfits.length > 0) {
         const first = misfits[0]?.message ?? '';
-        throw new Problem('invalid-request', misfits.length === 1 ? first : `${first} (and ${misfits.length - 1} more)`, {
-          errors: misfits,
-        });
+        throw new Problem(
+          'invalid-request',
+          misfits.length === 1 ? first : `${first} (and ${misfits.length - 1} more)`,
+          {
+            errors: misfits,
+          },
+        );
       }
       const entitlement = input.entitlement;
       const claim = await store.claim({
@@ -194,7 +198,14 @@ function resourceOf(entitlement: string): string {
 /** What the catalog alone says is wrong with the body (facts about people and holdings are the workflow's). */
 function catalogMisfits(config: Config, caller: Caller, input: RequestInput): FieldError[] {
   const evaluation = evaluate(
-    { requestId: 'submission', requester: caller.id, input, now: new Date().toISOString(), holdings: [], heldResourceBefore: true },
+    {
+      requestId: 'submission',
+      requester: caller.id,
+      input,
+      now: new Date().toISOString(),
+      holdings: [],
+      heldResourceBefore: true,
+    },
     config,
   );
   if (evaluation.valid) return [];

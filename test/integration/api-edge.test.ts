@@ -53,7 +53,8 @@ afterAll(async () => {
 
 const bearer = async (userId = eve) => `Bearer ${await signDevToken({ userId, secret: SECRET })}`;
 const rowsOf = async (requester: string) =>
-  (await env.pool.query('SELECT count(*)::int AS n FROM requests WHERE requester = $1', [requester])).rows[0].n as number;
+  (await env.pool.query('SELECT count(*)::int AS n FROM requests WHERE requester = $1', [requester])).rows[0]
+    .n as number;
 
 function expectProblem(res: request.Response, status: number, type: string) {
   expect(res.status).toBe(status);
@@ -143,7 +144,11 @@ describe('validation at the edge', () => {
   });
 
   it('an oversize body: 413', async () => {
-    expectProblem(await post({ entitlement: 'github:member', justification: 'x'.repeat(20_000) }), 413, 'payload-too-large');
+    expectProblem(
+      await post({ entitlement: 'github:member', justification: 'x'.repeat(20_000) }),
+      413,
+      'payload-too-large',
+    );
   });
 
   it('a body that is not JSON: 415', async () => {
@@ -154,11 +159,14 @@ describe('validation at the edge', () => {
     expectProblem(res, 415, 'unsupported-media-type');
   });
 
-  it.each(['P1Y', 'P1M', '30 days', 'PT', 'P0D', '-P1D', 'P1.5D'])('duration %s is not a strict ISO-8601 duration: 400', async (duration) => {
-    const res = await post({ entitlement: 'analytics-db:read', justification, duration });
-    expectProblem(res, 400, 'validation');
-    expect(res.body.errors[0].field).toBe('duration');
-  });
+  it.each(['P1Y', 'P1M', '30 days', 'PT', 'P0D', '-P1D', 'P1.5D'])(
+    'duration %s is not a strict ISO-8601 duration: 400',
+    async (duration) => {
+      const res = await post({ entitlement: 'analytics-db:read', justification, duration });
+      expectProblem(res, 400, 'validation');
+      expect(res.body.errors[0].field).toBe('duration');
+    },
+  );
 
   it('a duration beyond the entitlement maximum: 422 with the cap in the sentence', async () => {
     const res = await post({ entitlement: 'analytics-db:read', justification, duration: 'P91D' });
@@ -170,10 +178,18 @@ describe('validation at the edge', () => {
 
   it('an unknown entitlement, a missing or malformed form field, break-glass where none is allowed: 422', async () => {
     expectProblem(await post({ entitlement: 'mainframe:root', justification }), 422, 'invalid-request');
-    const fields = await post({ entitlement: 'analytics-db:write', justification, fields: { ticket: 'JIRA-1', x: 'y' } });
+    const fields = await post({
+      entitlement: 'analytics-db:write',
+      justification,
+      fields: { ticket: 'JIRA-1', x: 'y' },
+    });
     expectProblem(fields, 422, 'invalid-request');
     expect(fields.body.errors.map((e: { field: string }) => e.field).sort()).toEqual(['fields.ticket', 'fields.x']);
-    expectProblem(await post({ entitlement: 'github:member', justification, breakGlass: true }), 422, 'invalid-request');
+    expectProblem(
+      await post({ entitlement: 'github:member', justification, breakGlass: true }),
+      422,
+      'invalid-request',
+    );
   });
 
   it('an Idempotency-Key longer than 200 characters: 400', async () => {
@@ -231,7 +247,13 @@ describe('robustness', () => {
     // Another person has a budget of their own.
     expect((await send('bob')).status).toBe(200);
     // Reads are not limited.
-    expect((await request(limited).get('/v1/catalog').set('Authorization', await bearer(eve))).status).toBe(200);
+    expect(
+      (
+        await request(limited)
+          .get('/v1/catalog')
+          .set('Authorization', await bearer(eve))
+      ).status,
+    ).toBe(200);
   });
 
   it('ops endpoints: healthz, readyz, metrics', async () => {
@@ -271,7 +293,9 @@ describe('when a backing service is down', () => {
     // Without the retry interceptor the client gives up at once instead of retrying for many seconds.
     deadTemporal = Connection.lazy({ address: '127.0.0.1:1', interceptors: [] });
     const offline = appWith({ client: new Client({ connection: deadTemporal }) });
-    const view = await request(offline).get(`/v1/requests/${id}`).set('Authorization', await bearer());
+    const view = await request(offline)
+      .get(`/v1/requests/${id}`)
+      .set('Authorization', await bearer());
     expect(view.status).toBe(200);
     expect(view.body).toMatchObject({ id, status: 'pending_approval' });
 
@@ -294,14 +318,22 @@ describe('when a backing service is down', () => {
     const ready = await request(offline).get('/readyz');
     expect(ready.status).toBe(503);
     expect(ready.body.checks).toEqual({ postgres: 'ok', temporal: 'failed' });
-    await request(app).post(`/v1/requests/${id}/cancel`).set('Authorization', await bearer()).send({});
+    await request(app)
+      .post(`/v1/requests/${id}/cancel`)
+      .set('Authorization', await bearer())
+      .send({});
   });
 
   it('PostgreSQL unreachable: 503 with Retry-After', async () => {
-    const deadPool = new pg.Pool({ connectionString: 'postgres://nobody@127.0.0.1:1/none', connectionTimeoutMillis: 500 });
+    const deadPool = new pg.Pool({
+      connectionString: 'postgres://nobody@127.0.0.1:1/none',
+      connectionTimeoutMillis: 500,
+    });
     try {
       const offline = appWith({ pool: deadPool });
-      const res = await request(offline).get('/v1/requests').set('Authorization', await bearer());
+      const res = await request(offline)
+        .get('/v1/requests')
+        .set('Authorization', await bearer());
       expectProblem(res, 503, 'unavailable');
       expect(res.headers['retry-after']).toBe('5');
       expect((await request(offline).get('/readyz')).body.checks).toEqual({ postgres: 'failed', temporal: 'ok' });

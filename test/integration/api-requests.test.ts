@@ -49,7 +49,10 @@ async function as(userId: string): Promise<string> {
   return `Bearer ${token}`;
 }
 
-const get = async (userId: string, path: string) => request(app).get(path).set('Authorization', await as(userId));
+const get = async (userId: string, path: string) =>
+  request(app)
+    .get(path)
+    .set('Authorization', await as(userId));
 const post = async (userId: string, path: string, body: unknown = {}, headers: Record<string, string> = {}) =>
   request(app)
     .post(path)
@@ -114,7 +117,7 @@ describe('the approval happy path', () => {
     expect(mine.body.items.map((r: { id: string }) => r.id)).not.toContain(id);
   });
 
-  test('amy may not approve her own request: 403, the workflow\'s sentence, and an audit event', async () => {
+  test("amy may not approve her own request: 403, the workflow's sentence, and an audit event", async () => {
     const res = await post(amy, `/v1/requests/${id}/decisions`, { decision: 'approve' });
     expect(res.status).toBe(403);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
@@ -155,7 +158,7 @@ describe('the approval happy path', () => {
     expect(await auditActions(env.pool, id)).toContain('refused');
   });
 
-  test('bob approves: 200 with the workflow\'s answer, and the grant goes live', async () => {
+  test("bob approves: 200 with the workflow's answer, and the grant goes live", async () => {
     const res = await post('bob', `/v1/requests/${id}/decisions`, { decision: 'approve', comment: 'ok for Q3' });
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ outcome: 'recorded', stage: 'manager', stageStatus: 'approved' });
@@ -170,10 +173,16 @@ describe('the approval happy path', () => {
   });
 
   test('extend within the no-approval allowance, then beyond the entitlement maximum: 422', async () => {
-    const ok = await post(amy, `/v1/requests/${id}/extend`, { duration: 'P1D', justification: 'The report slipped a day' });
+    const ok = await post(amy, `/v1/requests/${id}/extend`, {
+      duration: 'P1D',
+      justification: 'The report slipped a day',
+    });
     expect(ok.status).toBe(200);
     expect(ok.body.outcome).toBe('extended');
-    const tooLong = await post(amy, `/v1/requests/${id}/extend`, { duration: 'P100D', justification: 'Forever and ever' });
+    const tooLong = await post(amy, `/v1/requests/${id}/extend`, {
+      duration: 'P100D',
+      justification: 'Forever and ever',
+    });
     expect(tooLong.status).toBe(422);
     expect(tooLong.body.type).toBe('urn:grantflow:problem:extension-too-long');
   });
@@ -232,7 +241,11 @@ describe('other paths', () => {
       },
       grant: { beneficiary: amy, duration: 'P7D', maxDuration: 'P30D', connector: 'postgres-role' },
     });
-    const invalid = await post(amy, '/v1/requests/preview', { entitlement: 'payroll:viewer', justification, beneficiary: 'bob' });
+    const invalid = await post(amy, '/v1/requests/preview', {
+      entitlement: 'payroll:viewer',
+      justification,
+      beneficiary: 'bob',
+    });
     expect(invalid.status).toBe(200);
     expect(invalid.body.valid).toBe(false);
     expect(invalid.body.reasons.map((r: { code: string }) => r.code)).toContain('beneficiary_not_allowed');
@@ -240,7 +253,7 @@ describe('other paths', () => {
     expect(after.rows[0].n).toBe(before.rows[0].n);
   });
 
-  test('a request for amy\'s service account is hers to see and cancel; grace, involved later, sees it too', async () => {
+  test("a request for amy's service account is hers to see and cancel; grace, involved later, sees it too", async () => {
     const view = await submit(amy, {
       entitlement: 'analytics-db:write',
       beneficiary: svc,
@@ -281,7 +294,10 @@ describe('other paths', () => {
     expect(again.headers.location).toBe(`/v1/requests/${first.body.id}`);
     const after = await env.client.workflow.getHandle(workflowIdFor(first.body.id)).describe();
     expect(after.runId).toBe(run.runId);
-    const rows = await env.pool.query('SELECT id FROM requests WHERE requester = $1 AND idempotency_key = $2', [amy, key]);
+    const rows = await env.pool.query('SELECT id FROM requests WHERE requester = $1 AND idempotency_key = $2', [
+      amy,
+      key,
+    ]);
     expect(rows.rows).toEqual([{ id: first.body.id }]);
 
     const different = await post(amy, '/v1/requests', { ...body, duration: 'P2D' }, { 'Idempotency-Key': key });
@@ -323,7 +339,7 @@ describe('lists, catalog, audit and KPIs', () => {
     expect((await get(amy, '/v1/requests?limit=101')).status).toBe(400);
   });
 
-  test('carol sees none of amy\'s requests; dave (security) sees them all', async () => {
+  test("carol sees none of amy's requests; dave (security) sees them all", async () => {
     // Carol owns payroll, so amy's payroll requests are hers to see; the analytics ones are not.
     const carol = await get('carol', `/v1/requests?limit=100&beneficiary=${amy}&resource=analytics-db`);
     expect(carol.body.items).toEqual([]);
@@ -361,7 +377,9 @@ describe('lists, catalog, audit and KPIs', () => {
     const verify = await get('dave', '/v1/audit/verify');
     expect(verify.status).toBe(200);
     expect(verify.body).toMatchObject({ ok: true });
-    const exports = await env.pool.query(`SELECT count(*)::int AS n FROM audit_events WHERE action = 'audit_exported' AND actor = 'dave'`);
+    const exports = await env.pool.query(
+      `SELECT count(*)::int AS n FROM audit_events WHERE action = 'audit_exported' AND actor = 'dave'`,
+    );
     expect(exports.rows[0].n).toBeGreaterThanOrEqual(2);
   });
 

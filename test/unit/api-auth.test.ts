@@ -98,7 +98,7 @@ describe('dev tokens (HS256)', () => {
 describe('OIDC tokens (RS256/ES256 from the issuer key set)', () => {
   const issuer = 'https://idp.example';
   let keys: JWTVerifyGetKey;
-  let privateKey: CryptoKey;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   let oidc: Authenticator;
 
   beforeAll(async () => {
