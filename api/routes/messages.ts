@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { z } from 'zod';
-import { parseDuration } from '../../domain';
+import { durationMs } from '../../domain';
 import {
   cancelUpdate,
   decideUpdate,
@@ -42,6 +42,8 @@ interface MessageRoute<B extends z.ZodType, Arg, Ret> {
   description: string;
   body: B;
   result: z.ZodType;
+  /** Problem statuses besides the common ones and 403, 404, 409. */
+  problems?: number[];
   update: UpdateDefinition<Ret, [Arg]>;
   /** Builds the update's argument; the actor is always the caller. */
   input(caller: Caller, body: z.output<B>): Arg;
@@ -70,7 +72,7 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
           .meta({ description: 'Makes a retry deliver the message once (it becomes the update id).' }),
       }),
       answers: [{ status: 200, description: "The workflow's answer.", schema: m.result }],
-      problems: [403, 404, 409, 422],
+      problems: [403, 404, 409, ...(m.problems ?? [])],
       async handle({ req, res, params, body, caller }) {
         const updateId = updateIdOf(req, m.message, caller);
         res.json(
@@ -125,10 +127,11 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
       "grant would outlast the entitlement's maximum duration.",
     body: extendInput,
     result: extendResultSchema,
+    problems: [422],
     update: extendUpdate,
     input: (caller, body) => ({
       by: caller.id,
-      durationMs: parseDuration(body.duration) ?? 0,
+      durationMs: durationMs(body.duration),
       justification: body.justification,
     }),
   });
