@@ -38,6 +38,7 @@ export interface AppDeps {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The HTTP API over injected dependencies; `main.ts` listens, tests drive it with supertest. */
 export function createApp(deps: AppDeps): Express {
@@ -66,8 +67,9 @@ export function createApp(deps: AppDeps): Express {
         return id;
       },
       quietReqLogger: true,
-      customLogLevel: (_req, res, err) =>
-        err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'info' : 'debug',
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+      // Probes and scrapes every few seconds would drown the requests that matter.
+      autoLogging: { ignore: (req) => OPS_PATHS.has(req.url?.split('?')[0] ?? '') },
     }),
   );
   app.use(ctx.metrics.middleware);

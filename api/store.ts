@@ -1,5 +1,6 @@
+import { hasHeldResource, loadHoldings } from '../activities/holdings';
 import type pg from 'pg';
-import { OPEN_STATUSES, type Holding, type Status } from '../domain';
+import type { Holding, Status } from '../domain';
 import { inTransaction } from '../activities/transaction';
 import type { RequestView } from '../workflows/messages';
 import type { Caller, RequestSubject } from './caller';
@@ -117,28 +118,17 @@ export function createRequestStore(pool: pg.Pool) {
     };
   }
 
-  /** The beneficiary's open requests and whether they ever held access to the resource: the policy's facts. */
+  /** The policy's facts about the beneficiary, read as the evaluateRequest activity reads them. */
   async function holdings(
     beneficiary: string,
     resource: string,
   ): Promise<{ holdings: Holding[]; heldResourceBefore: boolean }> {
-    const open = await pool.query<{ id: string; entitlement: string; status: Status; break_glass: boolean }>(
-      'SELECT id, entitlement, status, break_glass FROM requests WHERE beneficiary = $1 AND status = ANY($2::text[])',
-      [beneficiary, OPEN_STATUSES],
-    );
-    const before = await pool.query<{ held: boolean }>(
-      `SELECT EXISTS (SELECT 1 FROM grants WHERE beneficiary = $1 AND split_part(entitlement, ':', 1) = $2) AS held`,
-      [beneficiary, resource],
-    );
-    return {
-      holdings: open.rows.map((r) => ({
-        requestId: r.id,
-        entitlement: r.entitlement,
-        status: r.status,
-        breakGlass: r.break_glass,
-      })),
-      heldResourceBefore: before.rows[0]?.held ?? false,
-    };
+    // No request of this preview exists yet: nothing to leave out.
+    const [held, heldResourceBefore] = await Promise.all([
+      loadHoldings(pool, beneficiary, ''),
+      hasHeldResource(pool, beneficiary, resource, ''),
+    ]);
+    return { holdings: held, heldResourceBefore };
   }
 
   return { claim, release, subject, list, holdings };

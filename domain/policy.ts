@@ -81,7 +81,11 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
     if (input.breakGlass && beneficiary?.kind === 'service') {
       refuse('break_glass_service_account', 'Break-glass access is for people, not service accounts.', 'breakGlass');
     }
-    const holdings = facts.holdings.filter((h) => h.requestId !== facts.requestId && OPEN_STATUSES.includes(h.status));
+    // What someone else holds is not the requester's business: only a beneficiary they may act for is checked.
+    const mayAsk = !reasons.some((r) => r.field === 'beneficiary');
+    const holdings = mayAsk
+      ? facts.holdings.filter((h) => h.requestId !== facts.requestId && OPEN_STATUSES.includes(h.status))
+      : [];
     checkConflicts(holdings, entitlement, beneficiaryId, config, refuse);
     const existing = holdings.find((h) => h.entitlement === entitlement.id && h.breakGlass === input.breakGlass);
     if (existing) {

@@ -234,6 +234,17 @@ describe('evaluate: who may ask for whom', () => {
     ]);
   });
 
+  it("says nothing of another person's holdings when the requester may not ask for them", () => {
+    const requestFacts = {
+      ...facts('alice', { entitlement: 'payroll:viewer', beneficiary: 'bob' }),
+      holdings: [holding({ requestId: 'bob-live', entitlement: 'payroll:viewer', status: 'active' })],
+    };
+    const result = invalid(evaluate(requestFacts, config));
+    expect(result.reasons.map((r) => r.code)).toEqual(['beneficiary_not_allowed']);
+    expect(result.existingRequestId).toBeUndefined();
+    expect(JSON.stringify(result)).not.toContain('bob-live');
+  });
+
   it('refuses a service account whose owner left', () => {
     const cfg = demoConfig((raw) => (rawUser(raw, 'alice').active = false));
     expect(codes(facts('alice', { entitlement: 'github:member', beneficiary: 'svc-ci' }), cfg)).toEqual([
