@@ -107,7 +107,7 @@ export interface EnvOptions {
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
   quietRuntime();
   const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
-  const receiverApp = createReceiver({ secret: WEBHOOK_SECRET });
+  const receiverApp = createReceiver({ secret: WEBHOOK_SECRET, log: () => undefined });
   const receiverServer = http.createServer(receiverApp);
   await new Promise<void>((resolve) => receiverServer.listen(0, '127.0.0.1', resolve));
   const receiverUrl = `http://127.0.0.1:${(receiverServer.address() as { port: number }).port}`;
