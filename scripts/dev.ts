@@ -28,6 +28,8 @@ const devEnvSchema = z.object({
 });
 
 const root = path.join(__dirname, '..');
+// The terminal (or a pipe) may be gone by the time we stop: losing a line must not stop the shutdown.
+process.stdout.on('error', () => undefined);
 const say = (msg: string) => process.stdout.write(`${msg}\n`);
 
 async function main(): Promise<void> {
@@ -43,13 +45,17 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     say('\nStopping…');
-    for (const child of [...children].reverse()) await stopChild(child);
+    // The API and the receiver first, so no new work arrives; then the worker (it drains); then the servers.
+    const [receiver, worker, api] = children;
+    await Promise.all([api, receiver].map((c) => c && stopChild(c)));
+    if (worker) await stopChild(worker);
     await started.stack?.stop();
     say('Stopped. Data kept in ' + path.relative(process.cwd(), dataDir) + '/');
     process.exit(code);
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  process.on('SIGHUP', () => void stop(0));
 
   const stack = await startStack({
     dataDir,
