@@ -113,6 +113,8 @@ class AccessRequest {
   private revokeRequest?: ActorInput;
   private retryRequest?: ActorInput;
   private fulfilledBy?: string;
+  /** Set once the request is being closed: no message may reopen it. */
+  private closing = false;
   private grantVersion = 0;
   private extensionRun?: Promise<void>;
   private reviewRun?: Promise<void>;
@@ -406,17 +408,51 @@ class AccessRequest {
       await this.publish();
       const failure = spec.connector.type === 'manual' ? await this.awaitFulfilment('grant') : await this.provision();
       if (!failure) break;
-      this.view.status = 'failed';
-      this.view.failure = failure;
-      await this.record('provisioning_failed', 'system', { failure });
-      await this.notify('failed', [...spec.operators, this.view.requester], 'Provisioning failed', failure);
-      await this.publish();
-      await condition(() => !!this.retryRequest || !!this.cancelRequest);
-      if (this.cancelRequest) return this.finish('cancelled', this.cancelRequest.by);
-      await this.record('retried', this.retryRequest?.by ?? 'system', {});
-      this.retryRequest = undefined;
+      await this.fail('provisioning_failed', failure);
+      if (this.cancelRequest) {
+        // The connector may have applied the grant before it failed to answer: take it back to be sure.
+        if (spec.connector.type !== 'manual') await this.deprovision();
+        return this.finish('cancelled', this.cancelRequest.by);
+      }
     }
     return this.live();
+  }
+
+  /** Marks the request failed, tells operators and the requester, and waits for a retry (or, before a grant, a cancel). */
+  private async fail(action: 'provisioning_failed' | 'revocation_failed', failure: string): Promise<void> {
+    const spec = this.grantSpec as GrantSpec;
+    const previous = this.view.status;
+    this.view.status = 'failed';
+    this.view.failure = failure;
+    await this.record(action, 'system', { failure });
+    await this.notify(
+      `${action}:${this.auditSeq}`,
+      [...spec.operators, this.view.requester],
+      'Access change failed',
+      failure,
+    );
+    await this.publish();
+    const cancellable = action === 'provisioning_failed';
+    await condition(() => !!this.retryRequest || (cancellable && !!this.cancelRequest));
+    if (this.retryRequest) {
+      await this.record('retried', this.retryRequest.by, { action });
+      this.retryRequest = undefined;
+    }
+    this.view.status = previous;
+    this.view.failure = undefined;
+  }
+
+  /** Revokes at the target; a connector that refuses outright leaves the request failed until an operator retries. */
+  private async deprovision(): Promise<{ revokedAtTarget: boolean }> {
+    const endedAt = nowIso();
+    for (;;) {
+      try {
+        return await bookkeeping.deprovision({ requestId: this.view.id, grant: this.grantSpec as GrantSpec, endedAt });
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        await this.fail('revocation_failed', `Revoking the grant failed: ${err.cause?.message ?? err.message}`);
+      }
+    }
   }
 
   /** Grants through the connector; returns why it failed, if it did. */
@@ -544,11 +580,11 @@ class AccessRequest {
   }
 
   private async end(status: 'expired' | 'revoked', by: string): Promise<RequestView> {
+    this.closing = true;
     const spec = this.grantSpec as GrantSpec;
     if (spec.connector.type === 'manual') await this.awaitFulfilment('revoke');
-    const endedAt = nowIso();
-    const result = await bookkeeping.deprovision({ requestId: this.view.id, grant: spec, endedAt });
-    if (this.view.grant) this.view.grant.endedAt = endedAt;
+    const result = await this.deprovision();
+    if (this.view.grant) this.view.grant.endedAt = nowIso();
     await this.record(status, by, { reason: this.revokeRequest?.reason, revokedAtTarget: result.revokedAtTarget });
     return this.finish(status, by);
   }
@@ -558,17 +594,19 @@ class AccessRequest {
     status: Exclude<Status, 'validating' | 'provisioning' | 'active' | 'failed' | 'pending_approval'>,
     by?: string,
   ) {
-    this.view.status = status;
+    this.closing = true;
     for (const stage of this.allStages())
       if (stage.status === 'waiting' || stage.status === 'open') stage.status = 'cancelled';
     this.decisionStage = undefined;
     this.refreshPending();
-    if (status !== 'expired' && status !== 'revoked') await this.record(status, by ?? 'system', {});
+    // Free the claim before the request shows as closed, so that a new request may follow at once.
     await bookkeeping.releaseClaim({
       requestId: this.view.id,
       beneficiary: this.view.beneficiary,
       entitlement: this.view.entitlement,
     });
+    this.view.status = status;
+    if (status !== 'expired' && status !== 'revoked') await this.record(status, by ?? 'system', {});
     await this.notify(
       `closed:${status}`,
       [this.view.requester],
@@ -587,7 +625,7 @@ class AccessRequest {
   private checkExtension(input: ExtendInput): void {
     const spec = this.grantSpec;
     const grant = this.view.grant;
-    if (this.view.status !== 'active' || !grant || !spec)
+    if (this.view.status !== 'active' || !grant || !spec || this.closing)
       refuse('InvalidState', `Only an active grant can be extended (status: ${this.view.status}).`);
     if (input.by !== this.view.requester && input.by !== this.view.beneficiary) {
       refuse('NotAllowed', 'Only the requester or the beneficiary can extend this grant.');
@@ -704,7 +742,9 @@ class AccessRequest {
 
   private checkCancel(input: ActorInput): void {
     if (input.by !== this.view.requester) refuse('NotAllowed', 'Only the requester can cancel this request.');
-    if (!['validating', 'pending_approval', 'failed'].includes(this.view.status) || this.cancelRequest) {
+    const failedBeforeGrant = this.view.status === 'failed' && !this.view.grant;
+    const open = ['validating', 'pending_approval'].includes(this.view.status) || failedBeforeGrant;
+    if (!open || this.closing || this.cancelRequest) {
       refuse(
         'InvalidState',
         `The request can no longer be cancelled (status: ${this.view.status}); revoke the grant instead.`,
@@ -714,7 +754,7 @@ class AccessRequest {
 
   private checkRevoke(input: ActorInput): void {
     const spec = this.grantSpec;
-    if (this.view.status !== 'active' || !spec || this.revokeRequest) {
+    if (this.view.status !== 'active' || !spec || this.revokeRequest || this.closing) {
       refuse('InvalidState', `Only an active grant can be revoked (status: ${this.view.status}).`);
     }
     const self = input.by === this.view.requester || input.by === this.view.beneficiary;

@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { createAuditLog } from '../../activities/audit';
 import {
@@ -6,6 +7,7 @@ import {
   decideUpdate,
   extendUpdate,
   fulfilUpdate,
+  retrySignal,
   reviewUpdate,
   revokeUpdate,
   type RequestView,
@@ -338,4 +340,66 @@ test('a long-lived grant continues as new and keeps its state, audit sequence an
   );
   expect(rows[0].n).toBe(rows[0].d);
   expect(await auditActions(env.pool, id)).toEqual(expect.arrayContaining(['extended', 'revoke_requested', 'revoked']));
+});
+
+describe('a connector that refuses', () => {
+  // A gateway that answers 400 until told otherwise, and keeps a list of what it was asked.
+  let accept = false;
+  const calls: string[] = [];
+  const gateway = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      const { action, requestId } = JSON.parse(body) as { action: string; requestId: string };
+      calls.push(`${requestId}:${action}:${accept ? 'ok' : 'refused'}`);
+      res.writeHead(accept ? 200 : 400, { 'Content-Type': 'application/json' }).end('{}');
+    });
+  });
+  let failing: TestEnv;
+  beforeAll(async () => {
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(gateway.address() as { port: number }).port}/scim`;
+    failing = await startEnv({
+      title: 'failing-connector',
+      configure: (raw) => {
+        raw.catalog.resources.find((r: { id: string }) => r.id === 'github').connector.url = url;
+        return raw;
+      },
+    });
+  });
+  afterAll(async () => {
+    await failing?.stop();
+    await new Promise((r) => gateway.close(r));
+  });
+
+  test('provisioning fails, an operator retries once the target is back, and the grant goes live', async () => {
+    accept = false;
+    const id = uniqueId();
+    const handle = await failing.submit('carol', { entitlement: 'github:member' }, id);
+    const failed = await failing.waitFor(id, isStatus('failed'));
+    expect(failed.failure).toMatch(/400/);
+    // Only security or an admin may retry; a refused signal changes nothing.
+    await handle.signal(retrySignal, { by: 'carol' });
+    accept = true;
+    await handle.signal(retrySignal, { by: 'dave' });
+    const active = await failing.waitFor(id, isStatus('active'));
+    expect(active.failure).toBeUndefined();
+    expect(await auditActions(failing.pool, id)).toEqual(
+      expect.arrayContaining(['provisioning_failed', 'refused', 'retried', 'provisioned']),
+    );
+    await handle.executeUpdate(revokeUpdate, { args: [{ by: 'carol' }] });
+    await failing.waitFor(id, isStatus('revoked'));
+    expect(calls.filter((c) => c.startsWith(id))).toEqual([`${id}:grant:refused`, `${id}:grant:ok`, `${id}:revoke:ok`]);
+  });
+
+  test('cancelling a failed request takes back whatever the target may have applied', async () => {
+    accept = false;
+    const id = uniqueId();
+    const handle = await failing.submit('erin', { entitlement: 'github:member' }, id);
+    await failing.waitFor(id, isStatus('failed'));
+    accept = true;
+    await handle.executeUpdate(cancelUpdate, { args: [{ by: 'erin', reason: 'not needed after all' }] });
+    await failing.waitFor(id, isStatus('cancelled'));
+    expect(calls.filter((c) => c.startsWith(id))).toEqual([`${id}:grant:refused`, `${id}:revoke:ok`]);
+  });
 });
