@@ -79,8 +79,42 @@ export function hashEvent(prevHash: string, e: HashedContent): string {
 export type AuditLog = ReturnType<typeof createAuditLog>;
 
 export function createAuditLog(pool: pg.Pool) {
+  // Group commit: appends that arrive while a chain transaction is running wait and go together in the next one,
+  // so concurrent workflows share one lock acquisition and one commit instead of queueing on the lock one by one.
+  const GROUP_LIMIT = 200;
+  const waiting: { events: readonly AuditEventInput[]; done: (err?: unknown) => void }[] = [];
+  let draining = false;
+
+  async function drain(): Promise<void> {
+    draining = true;
+    while (waiting.length > 0) {
+      const group = waiting.splice(0, GROUP_LIMIT);
+      try {
+        await appendNow(group.flatMap((g) => g.events));
+        for (const g of group) g.done();
+      } catch {
+        // One bad event must not fail the others: fall back to one transaction each.
+        for (const g of group) await appendNow(g.events).then(() => g.done(), g.done);
+      }
+    }
+    draining = false;
+  }
+
   /** Appends the events not yet present, in order, continuing the chain; safe to repeat and to run concurrently. */
-  async function append(events: readonly AuditEventInput[]): Promise<void> {
+  function append(events: readonly AuditEventInput[]): Promise<void> {
+    try {
+      // An invalid event is refused before it can join (and spoil) a group.
+      events.forEach(normalise);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return new Promise<void>((resolve, reject) => {
+      waiting.push({ events, done: (err) => (err === undefined ? resolve() : reject(err)) });
+      if (!draining) void drain();
+    });
+  }
+
+  async function appendNow(events: readonly AuditEventInput[]): Promise<void> {
     const unique: HashedContent[] = [];
     const seen = new Set<string>();
     for (const e of events) {

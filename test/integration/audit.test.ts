@@ -108,6 +108,19 @@ describe('audit chain', () => {
     expect(rows).toEqual([]);
   });
 
+  test('appends arriving together are committed together, and one bad event fails only its own append', async () => {
+    const c = await newChain();
+    const results = await Promise.allSettled(
+      Array.from({ length: 30 }, (_, i) => c.audit.append([event(i, i === 7 ? { at: 'yesterday' } : {})])),
+    );
+    expect(results.filter((r) => r.status === 'rejected')).toHaveLength(1);
+    expect((results[7] as PromiseRejectedResult).reason).toMatchObject({ type: 'InvalidAuditEvent' });
+    await expect(c.audit.verify()).resolves.toMatchObject({ ok: true, count: 29 });
+    // Grouped: far fewer commits than appends, which shows as runs of events written in one transaction.
+    const { rows } = await c.pool.query<{ n: string }>('SELECT count(DISTINCT xmin::text) AS n FROM audit_events');
+    expect(Number(rows[0]?.n)).toBeLessThan(29);
+  });
+
   test('normalises the time to UTC milliseconds so the stored event hashes as appended', async () => {
     const c = await newChain();
     await c.audit.append([event(1, { at: '2026-03-01T10:00:00+02:00' })]);
