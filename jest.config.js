@@ -1,4 +1,4 @@
-/** Three projects: unit (pure domain, no I/O), workflows (Temporal + PostgreSQL), integration (API over the whole stack). */
+/** Four projects: unit (pure domain, no I/O), workflows (Temporal + PostgreSQL), integration (API over the whole stack), faults (crashes and races, each file on a stack of its own). */
 const transform = { '^.+\\.(t|j)sx?$': ['@swc/jest'] };
 // jose and other ESM-only packages are compiled to CommonJS for jest's module system.
 const transformIgnorePatterns = ['/node_modules/(?!(jose)/)'];
@@ -21,5 +21,7 @@ module.exports = {
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
       globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
     },
+    // Crash, restart and race tests: each file runs its own stack in a child process (test/helpers/fault-stack.ts).
+    { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] },
   ],
 };

@@ -8,6 +8,9 @@ export function createPool(connectionString: string, max = 10): pg.Pool {
   const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: 5000 });
   // An idle client that loses its server must not crash the process; the next query reconnects.
   pool.on('error', () => undefined);
+  // So must a checked-out client (e.g. one holding a transaction across a connector call) when the server goes away:
+  // its query fails and the activity retries, instead of the process dying on an unhandled 'error' event.
+  pool.on('connect', (client) => client.on('error', () => undefined));
   return pool;
 }
 

@@ -62,10 +62,11 @@ const facts = proxyActivities<Activities>({
     nonRetryableErrorTypes: ['ConfigError'],
   },
 });
-// A connector gives up after a few attempts; the request then shows `failed` and an operator can retry it.
+// A connector gives up after about three minutes of attempts (long enough to ride out a short outage of grantflow's
+// own PostgreSQL, which these attempts also count); the request then shows `failed` and an operator can retry it.
 const connectors = proxyActivities<Activities>({
   startToCloseTimeout: '60s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 6 },
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s', maximumAttempts: 12 },
 });
 
 /** Keeps workflow history small: a long-lived grant continues as new past this many events. */

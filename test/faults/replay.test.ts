@@ -1,0 +1,145 @@
+/**
+ * Determinism: recorded histories of every path of the lifecycle replay against the current workflow code. The
+ * controls prove the replay has teeth: the same workflow with one extra activity call and no patch fails with a
+ * DeterminismViolationError on every history, and the same change behind `patched()` replays as the current code does.
+ * Re-record the fixtures with `node --import tsx test/helpers/fault-record-histories.ts`.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { HistoryAndWorkflowId } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
+import { DeterminismViolationError } from '@temporalio/workflow';
+import { historyFromJson, historyPaths, historyResult, type History } from '../helpers/fault-history-json';
+
+jest.setTimeout(180_000);
+
+const root = path.join(__dirname, '..', '..');
+const workflowsDir = path.join(root, 'workflows');
+const logger = new DefaultLogger('ERROR');
+
+beforeAll(() => {
+  try {
+    // The negative control makes core log each nondeterminism it (rightly) finds; keep the output to real errors.
+    Runtime.install({
+      logger,
+      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
+    });
+  } catch {
+    // installed already in this jest worker
+  }
+});
+
+function loadHistories(): (HistoryAndWorkflowId & { history: History })[] {
+  const dir = path.join(__dirname, 'histories');
+  return fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => ({
+      workflowId: f.replace(/\.json$/, ''),
+      history: historyFromJson(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))),
+    }));
+}
+
+async function replay(workflowsPath: string, extraModules: string[] = []): Promise<ReplayResult[]> {
+  const bundle = await bundleWorkflowCode({
+    workflowsPath,
+    logger,
+    // A copy outside the repository still finds the repository's packages.
+    webpackConfigHook: (config) => ({
+      ...config,
+      resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), ...extraModules] },
+    }),
+  });
+  const results: ReplayResult[] = [];
+  for await (const result of Worker.runReplayHistories(
+    { workflowBundle: bundle, replayName: 'faults-replay' },
+    loadHistories(),
+  )) {
+    results.push(result);
+  }
+  return results;
+}
+
+let current: ReplayResult[] | undefined;
+
+/** Per history: `replays`, or the error's name and the start of its message. */
+function outcomes(results: readonly ReplayResult[]): Record<string, string> {
+  return Object.fromEntries(
+    results.map((r) => {
+      if (!r.error) return [r.workflowId, 'replays'];
+      // Core's sentence (e.g. which activity the history has where the code schedules another) is the useful part.
+      const core = /\[TMPRL\d+\] ([^"\\]+)/.exec(r.error.message)?.[1];
+      return [r.workflowId, `${r.error.name}: ${core ?? r.error.message.slice(0, 300)}`];
+    }),
+  );
+}
+
+/** A copy of the workflow in a temporary folder, `change`d, its relative imports pointed back at the repository. */
+function changedWorkflow(change: (source: string) => string): { dir: string; index: string } {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grantflow-replay-'));
+  const original = fs.readFileSync(path.join(workflowsDir, 'access-request.ts'), 'utf8');
+  const absolute = original.replace(/from '(\.{1,2}\/[^']+)'/g, (_m, rel: string) => {
+    return `from '${path.join(workflowsDir, rel)}'`;
+  });
+  const changed = change(absolute);
+  if (changed === absolute) throw new Error('the change did not apply: the workflow source moved on');
+  fs.writeFileSync(path.join(dir, 'access-request.ts'), changed);
+  const index = path.join(dir, 'index.ts');
+  fs.writeFileSync(index, `export { accessRequest } from './access-request';\n`);
+  return { dir, index };
+}
+
+// The change: one more activity call before anything else the workflow does — as if someone added a step.
+const ENTRY = /(export async function accessRequest\([^)]*\)[^{]*\{)/;
+const EXTRA_STEP = `await proxyActivities<Record<string, () => Promise<void>>>({ startToCloseTimeout: '1 minute' }).unpatchedStep();`;
+
+test('every recorded path replays against the current workflow code', async () => {
+  const histories = loadHistories();
+  // The fixtures cover every path and each ended the way its name says.
+  expect(histories.map((h) => h.workflowId)).toEqual(Object.keys(historyPaths).sort());
+  for (const { workflowId, history } of histories) {
+    const ended = historyResult(history);
+    expect({ workflowId, status: ended?.status, reviewState: ended?.reviewState }).toEqual({
+      workflowId,
+      ...historyPaths[workflowId],
+    });
+  }
+  current = await replay(workflowsDir);
+  expect(outcomes(current)).toEqual(Object.fromEntries(histories.map((h) => [h.workflowId, 'replays'])));
+});
+
+test('negative control: an extra activity call without patched() fails the replay of every history', async () => {
+  const copy = changedWorkflow((source) => source.replace(ENTRY, `$1\n  ${EXTRA_STEP}`));
+  try {
+    const results = await replay(copy.index, [path.join(root, 'node_modules')]);
+    expect(results).toHaveLength(Object.keys(historyPaths).length);
+    for (const r of results) {
+      expect({ workflowId: r.workflowId, error: r.error?.name }).toEqual({
+        workflowId: r.workflowId,
+        error: 'DeterminismViolationError',
+      });
+      expect(r.error).toBeInstanceOf(DeterminismViolationError);
+      expect(r.error?.message).toMatch(/unpatchedStep/);
+    }
+  } finally {
+    fs.rmSync(copy.dir, { recursive: true, force: true });
+  }
+});
+
+test('positive control: the same change behind patched() adds no replay failure of its own', async () => {
+  const copy = changedWorkflow((source) =>
+    source
+      .replace(ENTRY, `$1\n  if (patched('fault-extra-step')) ${EXTRA_STEP}`)
+      .replace(/^import \{/m, 'import { patched } from "@temporalio/workflow";\nimport {'),
+  );
+  try {
+    const results = await replay(copy.index, [path.join(root, 'node_modules')]);
+    // The patched step adds no failure of its own: each history replays as it does against the current code.
+    const baseline = outcomes(current ?? (await replay(workflowsDir)));
+    expect(outcomes(results)).toEqual(baseline);
+  } finally {
+    fs.rmSync(copy.dir, { recursive: true, force: true });
+  }
+});
