@@ -69,8 +69,7 @@ describe('loadConfig', () => {
 
   test('problems in the content name the file and the path', () => {
     const dir = copyOfDemo({
-      directory: (text) =>
-        text.replace('manager: bob', 'manager: nobody'),
+      directory: (text) => text.replace('manager: bob', 'manager: nobody'),
     });
     expect(errorOf(() => loadConfig(dir, {})).message).toContain(
       `${path.join(dir, 'directory.yaml')}: users[0].manager: unknown user "nobody"`,
