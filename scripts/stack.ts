@@ -105,8 +105,8 @@ async function seedAnalytics(url: string): Promise<void> {
   }
 }
 
-async function waitForNamespace(address: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
+export async function waitForNamespace(address: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
       const connection = await Connection.connect({ address });

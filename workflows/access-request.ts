@@ -21,12 +21,12 @@ import {
   extendUpdate,
   fulfilUpdate,
   getRequestQuery,
+  initialView,
   retrySignal,
   reviewSignal,
   reviewUpdate,
   revokeSignal,
   revokeUpdate,
-  workflowIdFor,
   type AccessRequestArgs,
   type ActorInput,
   type DecisionInput,
@@ -125,24 +125,7 @@ class AccessRequest {
     this.revision = carried?.revision ?? 0;
     this.auditSeq = carried?.auditSeq ?? 0;
     this.grantSpec = carried?.grant;
-    this.view = carried?.view ?? {
-      id: args.requestId,
-      workflowId: workflowIdFor(args.requestId),
-      requester: args.requester,
-      beneficiary: args.input.beneficiary ?? args.requester,
-      entitlement: args.input.entitlement,
-      resource: args.input.entitlement.split(':')[0] ?? '',
-      breakGlass: args.input.breakGlass,
-      justification: args.input.justification,
-      fields: args.input.fields,
-      status: 'validating',
-      reasons: [],
-      stages: [],
-      pendingApprovers: [],
-      submittedAt: args.submittedAt,
-      updatedAt: args.submittedAt,
-      timeline: [],
-    };
+    this.view = carried?.view ?? initialView(args);
   }
 
   async run(): Promise<RequestView> {

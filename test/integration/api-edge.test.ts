@@ -3,10 +3,10 @@ import pg from 'pg';
 import request from 'supertest';
 import { Client, Connection } from '@temporalio/client';
 import { SignJWT } from 'jose';
-import { createApp, type AppDeps } from '../../api/app';
-import { DEV_ISSUER, devAuthenticator, signDevToken } from '../../api/auth';
-import { createLogger } from '../../platform/logger';
+import type { AppDeps } from '../../api/app';
+import { DEV_ISSUER, signDevToken } from '../../api/auth';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+import { createTestApp } from '../helpers/api';
 
 jest.setTimeout(90_000);
 
@@ -19,16 +19,7 @@ let env: TestEnv;
 let app: Express;
 
 function appWith(overrides: Partial<AppDeps> = {}): Express {
-  return createApp({
-    client: env.client,
-    pool: env.pool,
-    config: env.config,
-    auth: devAuthenticator({ secret: SECRET, audience: 'grantflow' }),
-    log: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-    taskQueue: env.taskQueue,
-    rateLimitPerMinute: 1000,
-    ...overrides,
-  });
+  return createTestApp(env, SECRET, overrides);
 }
 
 beforeAll(async () => {

@@ -1,10 +1,9 @@
 import type { Express } from 'express';
 import fc from 'fast-check';
 import request from 'supertest';
-import { createApp } from '../../api/app';
-import { devAuthenticator, signDevToken } from '../../api/auth';
-import { createLogger } from '../../platform/logger';
+import { signDevToken } from '../../api/auth';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+import { createTestApp } from '../helpers/api';
 
 jest.setTimeout(120_000);
 
@@ -24,15 +23,7 @@ beforeAll(async () => {
       return raw;
     },
   });
-  app = createApp({
-    client: env.client,
-    pool: env.pool,
-    config: env.config,
-    auth: devAuthenticator({ secret: SECRET, audience: 'grantflow' }),
-    log: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-    taskQueue: env.taskQueue,
-    rateLimitPerMinute: 100_000,
-  });
+  app = createTestApp(env, SECRET, { rateLimitPerMinute: 100_000 });
   authorization = `Bearer ${await signDevToken({ userId: fuzz, secret: SECRET })}`;
 });
 afterAll(async () => {

@@ -1,10 +1,9 @@
 import type { Express } from 'express';
 import request from 'supertest';
-import { createApp } from '../../api/app';
-import { devAuthenticator, signDevToken } from '../../api/auth';
-import { createLogger } from '../../platform/logger';
+import { signDevToken } from '../../api/auth';
 import { workflowIdFor, type RequestView } from '../../workflows/messages';
 import { auditActions, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+import { createTestApp } from '../helpers/api';
 
 jest.setTimeout(90_000);
 
@@ -28,15 +27,7 @@ beforeAll(async () => {
       return raw;
     },
   });
-  app = createApp({
-    client: env.client,
-    pool: env.pool,
-    config: env.config,
-    auth: devAuthenticator({ secret: SECRET, audience: 'grantflow' }),
-    log: createLogger('api-test', process.env.TEST_LOG_LEVEL ?? 'silent'),
-    taskQueue: env.taskQueue,
-    rateLimitPerMinute: 1000,
-  });
+  app = createTestApp(env, SECRET);
 });
 afterAll(async () => {
   await env?.stop();

@@ -7,11 +7,10 @@ import { randomBytes } from 'node:crypto';
 import type { Express } from 'express';
 import request from 'supertest';
 import pg from 'pg';
-import { createApp } from '../../api/app';
-import { devAuthenticator, signDevToken } from '../../api/auth';
-import { createLogger } from '../../platform/logger';
+import { signDevToken } from '../../api/auth';
 import type { RequestView } from '../../workflows/messages';
 import { startEnv, uniqueId, withSla, type TestEnv } from '../helpers/harness';
+import { createTestApp } from '../helpers/api';
 
 jest.setTimeout(90_000);
 
@@ -24,18 +23,9 @@ const justification = 'Investigating the nightly load failures';
 
 let env: TestEnv;
 const apps: Express[] = [];
-const log = createLogger('security-test', 'silent');
 
 function appFor(pool: pg.Pool): Express {
-  const app = createApp({
-    client: env.client,
-    pool,
-    config: env.config,
-    auth: devAuthenticator({ secret: SECRET, audience: 'grantflow' }),
-    log,
-    taskQueue: env.taskQueue,
-    rateLimitPerMinute: 1000,
-  });
+  const app = createTestApp(env, SECRET, { pool });
   apps.push(app);
   return app;
 }
