@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { workflowIdFor, type RequestView } from '../../workflows/messages';
 import type { ApiAnswer, FaultStack } from './fault-stack';
+import { isRoleMember } from './roles';
 
 export const FINAL = ['rejected', 'denied', 'timed_out', 'cancelled', 'expired', 'revoked'] as const;
 
@@ -163,12 +164,7 @@ export async function committedRoleChanges(stack: FaultStack, role: string) {
 }
 
 export async function isMember(stack: FaultStack, member: string, role: string): Promise<boolean> {
-  const { rows } = await stack.analytics.query(
-    `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-      WHERE r.rolname = $1 AND u.rolname = $2`,
-    [role, member],
-  );
-  return rows.length > 0;
+  return isRoleMember(stack.analytics, member, role);
 }
 
 export function expectStatus(answer: ApiAnswer, status: number): void {

@@ -17,6 +17,7 @@ import { createReceiver } from '../../scripts/webhook-receiver';
 import { accessRequest } from '../../workflows';
 import { getRequestQuery, workflowIdFor, type RequestView } from '../../workflows/messages';
 import { createWorker } from '../../worker/create-worker';
+import { isRoleMember } from './roles';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
 process.env.GRANTFLOW_WEBHOOK_SECRET = WEBHOOK_SECRET;
@@ -189,12 +190,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
 export async function hasRole(member: string, role: string): Promise<boolean> {
   const pool = createPool(process.env.GRANTFLOW_ANALYTICS_DATABASE_URL as string, 1);
   try {
-    const { rows } = await pool.query(
-      `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-        WHERE r.rolname = $1 AND u.rolname = $2`,
-      [role, member],
-    );
-    return rows.length > 0;
+    return await isRoleMember(pool, member, role);
   } finally {
     await pool.end();
   }

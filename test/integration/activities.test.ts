@@ -11,6 +11,7 @@ import type { Config } from '../../domain/config';
 import type { Evaluation, GrantSpec, RequestInput } from '../../domain/model';
 import { loadConfig } from '../../platform/config-files';
 import { createLogger } from '../../platform/logger';
+import { isRoleMember } from '../helpers/roles';
 
 /**
  * The activities against the real database. Every test works on beneficiaries of its own (added to a copy of the
@@ -89,15 +90,6 @@ async function claimHolder(beneficiary: string, entitlement: string): Promise<st
     [beneficiary, entitlement],
   );
   return rows[0]?.request_id;
-}
-
-async function memberOf(member: string, role: string): Promise<boolean> {
-  const { rows } = await analytics.query(
-    `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-      WHERE r.rolname = $1 AND u.rolname = $2`,
-    [role, member],
-  );
-  return rows.length > 0;
 }
 
 describe('evaluateRequest claims the entitlement', () => {
@@ -278,18 +270,18 @@ describe('provision and deprovision', () => {
     await activities.provision(grantInput(first, grant));
     await activities.provision(grantInput(first, grant));
     await activities2.provision(grantInput(second, grant));
-    expect(await memberOf(beneficiary, 'analytics_read')).toBe(true);
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(true);
 
     const endedAt = new Date().toISOString();
     await expect(activities.deprovision({ requestId: first, grant, endedAt })).resolves.toEqual({
       revokedAtTarget: false,
     });
-    expect(await memberOf(beneficiary, 'analytics_read')).toBe(true);
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(true);
 
     await expect(activities.deprovision({ requestId: second, grant, endedAt })).resolves.toEqual({
       revokedAtTarget: true,
     });
-    expect(await memberOf(beneficiary, 'analytics_read')).toBe(false);
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(false);
 
     // A retried deprovision finds nothing live and revokes again, harmlessly.
     await expect(activities.deprovision({ requestId: second, grant, endedAt })).resolves.toEqual({
@@ -315,7 +307,7 @@ describe('provision and deprovision', () => {
       activities2.deprovision({ requestId: second, grant, endedAt }),
     ]);
     expect(results.filter((r) => r.revokedAtTarget)).toHaveLength(1);
-    expect(await memberOf(beneficiary, 'analytics_read')).toBe(false);
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(false);
   });
 
   test('a grant that has ended cannot be provisioned again', async () => {
@@ -328,7 +320,7 @@ describe('provision and deprovision', () => {
       type: 'GrantEnded',
       nonRetryable: true,
     });
-    expect(await memberOf(beneficiary, 'analytics_read')).toBe(false);
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(false);
   });
 
   test('a grant the target refuses leaves no live grant behind', async () => {

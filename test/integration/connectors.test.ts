@@ -7,6 +7,7 @@ import { signBody } from '../../activities/connectors/webhook';
 import type { GrantInput } from '../../activities/types';
 import type { ConnectorConfig, GrantSpec } from '../../domain/model';
 import { createReceiver, type LedgerEntry } from '../../scripts/webhook-receiver';
+import { isRoleMember } from '../helpers/roles';
 
 const SECRET = 'connector-test-secret-0123456789';
 const unique = (prefix: string) => `${prefix}-${randomBytes(5).toString('hex')}`;
@@ -49,15 +50,6 @@ describe('postgres-role connector', () => {
     await analytics.end();
   });
 
-  async function memberOf(member: string, role: string): Promise<boolean> {
-    const { rows } = await analytics.query(
-      `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
-        WHERE r.rolname = $1 AND u.rolname = $2`,
-      [role, member],
-    );
-    return rows.length > 0;
-  }
-
   test('grants and revokes the role at the database, idempotently', async () => {
     const connector = connectorFor(config);
     const input = grantOf(config);
@@ -66,7 +58,7 @@ describe('postgres-role connector', () => {
 
     await connector.grant(input);
     await connector.grant(input);
-    expect(await memberOf(beneficiary, 'analytics_read')).toBe(true);
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(true);
     await expect(connector.check(input)).resolves.toBe(true);
     const { rows } = await analytics.query<{ rolcanlogin: boolean }>(
       'SELECT rolcanlogin FROM pg_roles WHERE rolname = $1',
@@ -76,7 +68,7 @@ describe('postgres-role connector', () => {
 
     await connector.revoke(input);
     await connector.revoke(input);
-    expect(await memberOf(beneficiary, 'analytics_read')).toBe(false);
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(false);
     await expect(connector.check(input)).resolves.toBe(false);
   });
 
@@ -90,8 +82,8 @@ describe('postgres-role connector', () => {
     });
     created.push(read.grant.beneficiary);
     await Promise.all([connector.grant(read), connector.grant(write), connector.grant(read)]);
-    expect(await memberOf(read.grant.beneficiary, 'analytics_read')).toBe(true);
-    expect(await memberOf(read.grant.beneficiary, 'analytics_write')).toBe(true);
+    expect(await isRoleMember(analytics, read.grant.beneficiary, 'analytics_read')).toBe(true);
+    expect(await isRoleMember(analytics, read.grant.beneficiary, 'analytics_write')).toBe(true);
   });
 
   test('revoking what was never granted is a no-op', async () => {
@@ -102,7 +94,7 @@ describe('postgres-role connector', () => {
     const input = grantOf(config, { beneficiary: `x"; DROP ROLE analytics_read; --${randomBytes(3).toString('hex')}` });
     created.push(input.grant.beneficiary);
     await connectorFor(config).grant(input);
-    expect(await memberOf(input.grant.beneficiary, 'analytics_read')).toBe(true);
+    expect(await isRoleMember(analytics, input.grant.beneficiary, 'analytics_read')).toBe(true);
   });
 
   test('a target role that does not exist fails without retrying', async () => {
