@@ -176,11 +176,11 @@ class AccessRequest {
     this.view.reasons = evaluation.reasons;
     this.view.risk = evaluation.risk;
     this.view.existingRequestId = evaluation.existingRequestId;
-    this.view.status = 'rejected';
     await this.record('rejected', 'system', {
       reasons: evaluation.reasons,
       existingRequestId: evaluation.existingRequestId,
     });
+    this.view.status = 'rejected';
     await this.notify('rejected', [this.view.requester], 'Access request rejected', this.reasonsText());
     await this.publish();
     await condition(allHandlersFinished);
@@ -467,11 +467,12 @@ class AccessRequest {
       extensions: 0,
       connector: spec.connector.type,
     };
-    this.view.status = 'active';
+    // The audit event lands before the view shows the grant live.
     await this.record('provisioned', 'system', {
       startedAt: this.view.grant.startedAt,
       expiresAt: this.view.grant.expiresAt,
     });
+    this.view.status = 'active';
     await this.notify(
       'active',
       [this.view.requester],
@@ -589,8 +590,8 @@ class AccessRequest {
       beneficiary: this.view.beneficiary,
       entitlement: this.view.entitlement,
     });
-    this.view.status = status;
     if (status !== 'expired' && status !== 'revoked') await this.record(status, by ?? 'system', {});
+    this.view.status = status;
     await this.notify(
       `closed:${status}`,
       [this.view.requester],
