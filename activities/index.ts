@@ -2,14 +2,14 @@ import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
 import { FINAL_STATUSES, type Evaluation, type GrantSpec, type Status } from '../domain/model';
-import { evaluate } from '../domain/policy';
+import { evaluate, personOf, sodCircle } from '../domain/policy';
 import type { Logger } from '../platform/logger';
 import { createAuditLog } from './audit';
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
-import type { Activities, EvaluateInput } from './types';
+import type { Activities, EvaluateInput, RequestProjection } from './types';
 
 export type { Activities } from './types';
 
@@ -43,15 +43,18 @@ export function createActivities(deps: ActivityDeps): Activities {
   });
   const connector = (grant: GrantSpec) => connectorFor(grant.connector, { env, log, timeoutMs });
 
-  return {
+  const bookkeepingActivities: Omit<Activities, 'notify' | 'provision' | 'deprovision'> = {
     async evaluateRequest(input: EvaluateInput): Promise<Evaluation> {
       const beneficiary = input.input.beneficiary ?? input.requester;
       const resource = input.input.entitlement.split(':')[0] ?? '';
       // One evaluation per beneficiary at a time: what it reads as held (for duplicates and separation of duties)
       // is then exactly what earlier evaluations claimed.
       return inTransaction(pool, async (client) => {
-        await lockName(client, `grantflow:beneficiary:${beneficiary}`);
-        const holdings = await loadHoldings(client, beneficiary, input.requestId);
+        // Locked per person (a service account's owner), so that separation of duties across a person and the
+        // service accounts they own sees every earlier claim of the circle.
+        const circle = sodCircle(config, beneficiary);
+        await lockName(client, `grantflow:person:${personOf(config, beneficiary)}`);
+        const holdings = await loadHoldings(client, circle, input.requestId);
         const heldResourceBefore = await hasHeldResource(client, beneficiary, resource, input.requestId);
         const evaluation = evaluate({ ...input, holdings, heldResourceBefore }, config);
         // Break-glass access may overlap a regular grant, so it claims nothing.
@@ -86,7 +89,63 @@ export function createActivities(deps: ActivityDeps): Activities {
       await audit.append([event]);
     },
 
+    async bookkeep({ events, notifications, projection }) {
+      if (events.length > 0) await audit.append(events);
+      await project(projection);
+      for (const n of notifications) await notifier.notify(n);
+    },
+
+    async grantAccess({ requestId, grant }) {
+      return inTransaction(pool, async (client) => {
+        await lockName(client, grantLock(grant));
+        const { rows } = await client.query<{ ended_at: Date | null; started_at: Date; expires_at: Date }>(
+          'SELECT ended_at, started_at, expires_at FROM grants WHERE request_id = $1',
+          [requestId],
+        );
+        const existing = rows[0];
+        if (existing?.ended_at) {
+          throw ApplicationFailure.nonRetryable(
+            `The grant of request ${requestId} already ended; it cannot be provisioned again.`,
+            'GrantEnded',
+          );
+        }
+        const planned = new Date();
+        await connector(grant).grant({
+          requestId,
+          grant,
+          startedAt: planned.toISOString(),
+          expiresAt: new Date(planned.getTime() + grant.durationMs).toISOString(),
+        });
+        // The grant counts from the target's success (after any retries), and a retry keeps the first success.
+        if (existing)
+          return { startedAt: existing.started_at.toISOString(), expiresAt: existing.expires_at.toISOString() };
+        const startedAt = new Date();
+        const expiresAt = new Date(startedAt.getTime() + grant.durationMs);
+        await client.query(
+          `INSERT INTO grants (request_id, beneficiary, entitlement, connector, started_at, expires_at)
+           VALUES ($1, $2, $3, $4, $5, $6)`,
+          [requestId, grant.beneficiary, grant.entitlement, grant.connector.type, startedAt, expiresAt],
+        );
+        return { startedAt: startedAt.toISOString(), expiresAt: expiresAt.toISOString() };
+      });
+    },
+
+    async evaluateExtension(input: EvaluateInput): Promise<Evaluation> {
+      const beneficiary = input.input.beneficiary ?? input.requester;
+      const resource = input.input.entitlement.split(':')[0] ?? '';
+      const circle = sodCircle(config, beneficiary);
+      const holdings = await loadHoldings(pool, circle, input.requestId);
+      const heldResourceBefore = await hasHeldResource(pool, beneficiary, resource, input.requestId);
+      return evaluate({ ...input, holdings, heldResourceBefore }, config);
+    },
+
     async project(p) {
+      await project(p);
+    },
+  };
+
+  async function project(p: RequestProjection): Promise<void> {
+    {
       // The API inserted the row at submit (revision 0, with the idempotency key); a retried older write loses.
       await pool.query(
         `INSERT INTO requests AS r (id, revision, requester, beneficiary, entitlement, resource, break_glass, status,
@@ -131,8 +190,11 @@ export function createActivities(deps: ActivityDeps): Activities {
           JSON.stringify(p.view ?? null),
         ],
       );
-    },
+    }
+  }
 
+  return {
+    ...bookkeepingActivities,
     async notify(notification) {
       await notifier.notify(notification);
     },

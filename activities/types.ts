@@ -71,6 +71,19 @@ export interface Activities {
   notify(notification: Notification): Promise<void>;
   /** Grants at the target through the connector (idempotent) and records the live grant. */
   provision(input: GrantInput): Promise<void>;
+  /**
+   * The request's bookkeeping for one step, in order: its audit events, its projection row, its notifications.
+   * Idempotent: events by id, the projection by revision, notifications by key.
+   */
+  bookkeep(input: {
+    events: AuditEventInput[];
+    notifications: Notification[];
+    projection: RequestProjection;
+  }): Promise<void>;
+  /** Grants at the target (idempotent) and records the live grant; the grant counts from the connector's success. */
+  grantAccess(input: { requestId: string; grant: GrantSpec }): Promise<{ startedAt: string; expiresAt: string }>;
+  /** Asks the policy again for an extension (the new total duration, today's directory); claims nothing. */
+  evaluateExtension(input: EvaluateInput): Promise<Evaluation>;
   /** Ends the grant; revokes at the target only when no other live grant holds the same entitlement. */
   deprovision(input: { requestId: string; grant: GrantSpec; endedAt: string }): Promise<{ revokedAtTarget: boolean }>;
 }

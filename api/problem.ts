@@ -55,6 +55,8 @@ export const refusalProblems: Record<RefusalType, ProblemKind> = {
   AlreadyDecided: 'already-decided',
   InvalidState: 'invalid-state',
   ExtensionTooLong: 'extension-too-long',
+  ExtensionRefused: 'invalid-state',
+  Malformed: 'validation',
 };
 
 /** The problem document, as sent. */

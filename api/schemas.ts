@@ -160,6 +160,7 @@ const stageSchema = z
     status: stageStatusSchema,
     escalated: z.boolean(),
     decisions: z.array(decisionSchema),
+    remindersSent: z.number().int().optional(),
     openedAt: z.string().optional(),
     escalatesAt: z.string().optional(),
     deadlineAt: z.string().optional(),
@@ -194,8 +195,14 @@ export const requestViewSchema = z
         requestedBy: userId,
         durationMs: z.number(),
         justification: z.string(),
-        status: z.enum(['pending_approval', 'approved', 'denied', 'timed_out']),
+        status: z.enum(['evaluating', 'pending_approval', 'approved', 'denied', 'timed_out', 'cancelled', 'rejected']),
         stages: z.array(stageSchema),
+        round: z.number().int().optional(),
+        requestedAt: z.string().optional(),
+        rule: z.string().optional(),
+        risk: riskSchema.optional(),
+        policyVersion: z.string().optional(),
+        reasons: z.array(reasonSchema).optional(),
       })
       .optional(),
     review: stageSchema
@@ -213,6 +220,8 @@ export const requestViewSchema = z
         dueAt: z.string(),
         completedBy: z.string().optional(),
         completedAt: z.string().optional(),
+        round: z.number().int().optional(),
+        status: z.enum(['open', 'completed', 'overdue', 'cancelled']).optional(),
       })
       .optional(),
     grant: z
@@ -225,6 +234,7 @@ export const requestViewSchema = z
       })
       .optional(),
     failure: z.string().optional(),
+    failedAction: z.enum(['provisioning', 'revocation']).optional(),
     submittedAt: z.string(),
     updatedAt: z.string(),
     timeline: z.array(

@@ -121,11 +121,12 @@ export function createRequestStore(pool: pg.Pool) {
   /** The policy's facts about the beneficiary, read as the evaluateRequest activity reads them. */
   async function holdings(
     beneficiary: string,
+    circle: readonly string[],
     resource: string,
   ): Promise<{ holdings: Holding[]; heldResourceBefore: boolean }> {
     // No request of this preview exists yet: nothing to leave out.
     const [held, heldResourceBefore] = await Promise.all([
-      loadHoldings(pool, beneficiary, ''),
+      loadHoldings(pool, circle, ''),
       hasHeldResource(pool, beneficiary, resource, ''),
     ]);
     return { holdings: held, heldResourceBefore };

@@ -1,6 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
-import type { accessRequest } from '../workflows/access-request';
+import type { accessRequestV2 } from '../workflows/request/workflow';
 import { getRequestQuery, workflowIdFor, type AccessRequestArgs, type RequestView } from '../workflows/messages';
 import {
   beneficiaryKey,
@@ -27,7 +27,7 @@ export function createWorkflowGateway(client: Client, taskQueue: string) {
     try {
       // By name: the workflow module is for the worker's sandbox, not for this process.
       await client.withDeadline(Date.now() + START_TIMEOUT_MS, () =>
-        client.workflow.start<typeof accessRequest>('accessRequest', {
+        client.workflow.start<typeof accessRequestV2>('accessRequestV2', {
           workflowId: workflowIdFor(requestId),
           taskQueue,
           args: [args],

@@ -20,4 +20,4 @@ export {
   isEligible,
   type ApproverContext,
 } from './approvers';
-export { evaluate, OPEN_STATUSES, type ReasonCode } from './policy';
+export { evaluate, personOf, sodCircle, type ReasonCode } from './policy';

@@ -198,12 +198,20 @@ export const statusSchema = z.enum([
 ]);
 export type Status = z.infer<typeof statusSchema>;
 export const FINAL_STATUSES: readonly Status[] = ['rejected', 'denied', 'timed_out', 'cancelled', 'expired', 'revoked'];
+/**
+ * Statuses in which a request holds or awaits its entitlement: everything not final. The one list that policy
+ * (duplicates, separation of duties), workflow, store and API use; `failed` is open, since access may still exist.
+ */
+export const OPEN_STATUSES: readonly Status[] = statusSchema.options.filter((s) => !FINAL_STATUSES.includes(s));
+export type FinalStatus = 'rejected' | 'denied' | 'timed_out' | 'cancelled' | 'expired' | 'revoked';
 
 export type ReviewState = 'pending' | 'cleared' | 'flagged';
 
 /** An existing request that holds or awaits the same or a conflicting entitlement. */
 export interface Holding {
   requestId: string;
+  /** Whose holding it is: the beneficiary, or another member of their circle (owner and owned service accounts). */
+  beneficiary?: string;
   entitlement: string;
   status: Status;
   breakGlass: boolean;

@@ -13,8 +13,8 @@ import type {
   ResolvedStage,
   Risk,
   Rule,
-  Status,
 } from './model';
+import { OPEN_STATUSES } from './model';
 import { assessRisk, requestedDurationMs, RISK_RANK } from './risk';
 
 /** Every reason code `evaluate` may return, for callers that map them (API problem types, audit). */
@@ -37,9 +37,6 @@ export type ReasonCode =
   | 'already_requested'
   | 'no_matching_rule'
   | 'no_eligible_approvers';
-
-/** Statuses in which a request still holds or awaits its entitlement. */
-export const OPEN_STATUSES: readonly Status[] = ['validating', 'pending_approval', 'provisioning', 'active'];
 
 const BREAK_GLASS_RULE = 'break-glass';
 
@@ -83,11 +80,18 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
     }
     // What someone else holds is not the requester's business: only a beneficiary they may act for is checked.
     const mayAsk = !reasons.some((r) => r.field === 'beneficiary');
+    // Separation of duties spans the person and every service account they own (holdings of the whole circle);
+    // a duplicate is only the same entitlement for the same beneficiary.
     const holdings = mayAsk
       ? facts.holdings.filter((h) => h.requestId !== facts.requestId && OPEN_STATUSES.includes(h.status))
       : [];
     checkConflicts(holdings, entitlement, beneficiaryId, config, refuse);
-    const existing = holdings.find((h) => h.entitlement === entitlement.id && h.breakGlass === input.breakGlass);
+    const existing = holdings.find(
+      (h) =>
+        (h.beneficiary ?? beneficiaryId) === beneficiaryId &&
+        h.entitlement === entitlement.id &&
+        h.breakGlass === input.breakGlass,
+    );
     if (existing) {
       existingRequestId = existing.requestId;
       refuse(
@@ -229,7 +233,7 @@ function checkConflicts(
   for (const h of conflicting) {
     refuse(
       'sod_conflict',
-      `${entitlement.id} may not be held together with ${h.entitlement}, which ${beneficiaryId} ` +
+      `${entitlement.id} may not be held together with ${h.entitlement}, which ${h.beneficiary ?? beneficiaryId} ` +
         `${h.status === 'active' ? 'holds' : 'has requested'} in request ${h.requestId} (separation of duties).`,
       'entitlement',
     );
@@ -266,4 +270,20 @@ function matches(rule: Rule, facts: RequestFacts, ctx: ApproverContext, risk: Ri
     (w.riskAtMost === undefined || RISK_RANK[risk.level] <= RISK_RANK[w.riskAtMost]) &&
     (w.durationOver === undefined || grantMs > durationMs(w.durationOver))
   );
+}
+
+/**
+ * Whose holdings count for separation of duties when `beneficiaryId` asks: the person behind it (the beneficiary,
+ * or the owner of a service account) and every service account that person owns.
+ */
+export function sodCircle(config: Config, beneficiaryId: string): string[] {
+  const person = personOf(config, beneficiaryId);
+  const owned = [...config.users.values()].filter((u) => u.kind === 'service' && u.owner === person).map((u) => u.id);
+  return [...new Set([person, beneficiaryId, ...owned])].sort();
+}
+
+/** The person who answers for an identity: itself, or the owner of a service account. */
+export function personOf(config: Config, id: string): string {
+  const identity = config.users.get(id);
+  return identity?.kind === 'service' && identity.owner ? identity.owner : id;
 }

@@ -1,1 +1,2 @@
-export { accessRequest } from './access-request';
+export { accessRequest } from './legacy/access-request-v1';
+export { accessRequestV2 } from './request/workflow';

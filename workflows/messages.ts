@@ -57,6 +57,8 @@ export const refusalTypes = [
   'InvalidState',
   'NotAllowed',
   'ExtensionTooLong',
+  'ExtensionRefused',
+  'Malformed',
 ] as const;
 export type RefusalType = (typeof refusalTypes)[number];
 
@@ -70,8 +72,9 @@ export const extendUpdate = defineUpdate<ExtendResult, [ExtendInput]>('extend');
 export const reviewUpdate = defineUpdate<MessageResult, [ReviewInput]>('review');
 export const reviewSignal = defineSignal<[ReviewInput]>('review');
 export const fulfilUpdate = defineUpdate<MessageResult, [FulfilInput]>('fulfil');
-/** An operator retries a failed provisioning. */
+/** An operator retries a failed provisioning or revocation. */
 export const retrySignal = defineSignal<[ActorInput]>('retry');
+export const retryUpdate = defineUpdate<MessageResult, [ActorInput]>('retry');
 export const getRequestQuery = defineQuery<RequestView>('getRequest');
 
 // ---------- The view: what the query, the API and the projection show ----------
@@ -96,6 +99,8 @@ export interface StageView {
   status: StageStatus;
   escalated: boolean;
   decisions: Decision[];
+  /** How many reminders went out. */
+  remindersSent?: number;
   openedAt?: string;
   escalatesAt?: string;
   deadlineAt?: string;
@@ -115,6 +120,10 @@ export interface FulfilmentView {
   dueAt: string;
   completedBy?: string;
   completedAt?: string;
+  /** Which task of this request (1, 2, …); a retry opens a new one. */
+  round?: number;
+  /** `overdue`: a grant task is closed at its SLA; a revoke task stays open (access must still go). */
+  status?: 'open' | 'completed' | 'overdue' | 'cancelled';
 }
 
 export interface GrantView {
@@ -129,8 +138,17 @@ export interface ExtensionView {
   requestedBy: string;
   durationMs: number;
   justification: string;
-  status: 'pending_approval' | 'approved' | 'denied' | 'timed_out';
+  /** `evaluating`: the policy is being asked again for the new total duration and today's directory. */
+  status: 'evaluating' | 'pending_approval' | 'approved' | 'denied' | 'timed_out' | 'cancelled' | 'rejected';
   stages: StageView[];
+  /** Which extension of this grant (1, 2, …). */
+  round?: number;
+  requestedAt?: string;
+  /** The policy's answer for this extension: its rule, risk and version, or why it was refused. */
+  rule?: string;
+  risk?: Risk;
+  policyVersion?: string;
+  reasons?: Reason[];
 }
 
 export interface TimelineEntry {
@@ -163,6 +181,8 @@ export interface RequestView {
   fulfilment?: FulfilmentView;
   grant?: GrantView;
   failure?: string;
+  /** What failed while the status reads `failed`: the grant, or its revocation (access may still exist). */
+  failedAction?: 'provisioning' | 'revocation';
   submittedAt: string;
   updatedAt: string;
   /** The most recent steps; the audit trail keeps them all. */
@@ -178,6 +198,10 @@ export interface AccessRequestArgs {
   carried?: CarriedState;
   /** Continue as new past this many history events (default 2000); tests lower it. */
   historyLimit?: number;
+  /** accessRequestV2: the whole state, carried by continue-as-new. */
+  state?: unknown;
+  /** accessRequestV2: attempts a connector gets before the request shows `failed` (default 12, about 3 minutes). */
+  connectorAttempts?: number;
 }
 
 export interface CarriedState {

@@ -10,6 +10,7 @@ import {
   extendUpdate,
   fulfilUpdate,
   refusalTypes,
+  retryUpdate,
   reviewUpdate,
   revokeUpdate,
   type RefusalType,
@@ -32,7 +33,7 @@ import {
 } from '../schemas';
 import { readView } from './requests';
 
-type Message = 'decide' | 'cancel' | 'revoke' | 'extend' | 'review' | 'fulfil';
+type Message = 'decide' | 'cancel' | 'revoke' | 'extend' | 'review' | 'fulfil' | 'retry';
 
 interface MessageRoute<B extends z.ZodType, Arg, Ret> {
   message: Message;
@@ -156,6 +157,17 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
     result: messageResultSchema,
     update: fulfilUpdate,
     input: (caller, body) => ({ by: caller.id, comment: body.comment }),
+  });
+  route({
+    message: 'retry',
+    path: 'retry',
+    operationId: 'retry',
+    summary: 'Retry a failed grant or revocation (security, admins)',
+    description: '403 for anyone but security and admins; 409 when the request has not failed.',
+    body: reasonInput,
+    result: messageResultSchema,
+    update: retryUpdate,
+    input: (caller, body) => ({ by: caller.id, reason: body.reason }),
   });
 }
 

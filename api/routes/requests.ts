@@ -3,7 +3,7 @@ import type { Request } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { canonicalJson } from '../../activities/audit';
-import { evaluate, formatDuration, type Config, type Evaluation, type RequestInput } from '../../domain';
+import { evaluate, formatDuration, sodCircle, type Config, type Evaluation, type RequestInput } from '../../domain';
 import { initialView, type AccessRequestArgs, type RequestView } from '../../workflows/messages';
 import { canSee, subjectOfView, type Caller } from '../caller';
 import type { AppContext } from '../context';
@@ -128,7 +128,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
       const beneficiary = input.beneficiary ?? caller.id;
       // Someone else's holdings are not the caller's business: the policy refuses such a beneficiary anyway.
       const facts = caller.own.includes(beneficiary)
-        ? await store.holdings(beneficiary, resourceOf(input.entitlement))
+        ? await store.holdings(beneficiary, sodCircle(config, beneficiary), resourceOf(input.entitlement))
         : { holdings: [], heldResourceBefore: false };
       const evaluation = evaluate(
         { requestId: 'preview', requester: caller.id, input, now: new Date().toISOString(), ...facts },

@@ -14,7 +14,7 @@ import type { RequestInput } from '../../domain/model';
 import { createPool, type Pool } from '../../platform/db';
 import { createLogger } from '../../platform/logger';
 import { createReceiver } from '../../scripts/webhook-receiver';
-import { accessRequest } from '../../workflows';
+import { accessRequestV2 } from '../../workflows';
 import { getRequestQuery, workflowIdFor, type RequestView } from '../../workflows/messages';
 import { createWorker } from '../../worker/create-worker';
 import { isRoleMember } from './roles';
@@ -86,10 +86,12 @@ export interface TestEnv {
     requester: string,
     input: Partial<RequestInput> & { entitlement: string },
     requestId?: string,
-  ): Promise<WorkflowHandle<typeof accessRequest>>;
+  ): Promise<WorkflowHandle<typeof accessRequestV2>>;
   view(requestId: string): Promise<RequestView>;
   /** Polls the workflow's view until `predicate` holds. */
   waitFor(requestId: string, predicate: (v: RequestView) => boolean, timeoutMs?: number): Promise<RequestView>;
+  /** Stops the worker (as a crash would, mid-history) and starts a fresh one on the same task queue. */
+  restartWorker(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -119,14 +121,16 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
   const pool = createPool(process.env.DATABASE_URL as string);
   const taskQueue = `test-${opts.title.replace(/[^a-zA-Z0-9]+/g, '-')}-${uniqueId('q')}`;
   const nativeConnection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
-  const worker = await createWorker({
-    connection: nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    activities: createActivities({ pool, config, log, env: process.env }),
-    workflowBundle: await workflowBundle(),
-  });
-  const running = worker.run();
+  const newWorker = async () =>
+    createWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      activities: createActivities({ pool, config, log, env: process.env }),
+      workflowBundle: await workflowBundle(),
+    });
+  let worker = await newWorker();
+  let running = worker.run();
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
   const client = new Client({ connection });
 
@@ -137,7 +141,9 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
     taskQueue,
     pool,
     config,
-    worker,
+    get worker() {
+      return worker;
+    },
     receiverUrl,
     async deliveries() {
       const res = await fetch(`${receiverUrl}/ledger`);
@@ -150,7 +156,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
         breakGlass: false,
         ...input,
       };
-      return client.workflow.start(accessRequest, {
+      return client.workflow.start(accessRequestV2, {
         workflowId: workflowIdFor(requestId),
         taskQueue,
         args: [{ requestId, requester, input: full, submittedAt: new Date().toISOString() }],
@@ -174,6 +180,12 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
         }
         await new Promise((r) => setTimeout(r, 100));
       }
+    },
+    async restartWorker() {
+      worker.shutdown();
+      await running;
+      worker = await newWorker();
+      running = worker.run();
     },
     async stop() {
       worker.shutdown();

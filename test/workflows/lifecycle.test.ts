@@ -300,7 +300,7 @@ test('an extension beyond the free allowance goes back to the approvers', async 
 
 test('a long-lived grant continues as new and keeps its state, audit sequence and timers', async () => {
   const id = uniqueId();
-  const handle = await env.client.workflow.start('accessRequest', {
+  const handle = await env.client.workflow.start('accessRequestV2', {
     workflowId: `access-request-${id}`,
     taskQueue: env.taskQueue,
     args: [

@@ -1,3 +1,8 @@
+/**
+ * The first version of the access-request workflow, frozen: requests started before the redesign keep running on it
+ * until they end (and its recorded histories keep replaying). New requests start `accessRequestV2` (workflows/request/).
+ * Never change its behaviour; fixes go to the new workflow.
+ */
 import {
   ActivityFailure,
   ApplicationFailure,
@@ -10,9 +15,9 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { Activities } from '../activities/types';
-import { parseDuration } from '../domain/duration';
-import type { Evaluation, GrantSpec, ResolvedStage, Status } from '../domain/model';
+import type { Activities } from '../../activities/types';
+import { parseDuration } from '../../domain/duration';
+import type { Evaluation, GrantSpec, ResolvedStage, Status } from '../../domain/model';
 import {
   cancelSignal,
   cancelUpdate,
@@ -35,7 +40,7 @@ import {
   type RequestView,
   type ReviewInput,
   type StageView,
-} from './messages';
+} from '../messages';
 import {
   beneficiaryKey,
   breakGlassKey,
@@ -46,7 +51,7 @@ import {
   resourceKey,
   riskLevelKey,
   statusKey,
-} from './search-attributes';
+} from '../search-attributes';
 
 // Bookkeeping (audit, projection, notifications) must never be lost: it retries until PostgreSQL is back.
 const bookkeeping = proxyActivities<Activities>({

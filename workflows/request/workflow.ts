@@ -1,0 +1,213 @@
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  proxyActivities,
+  setCurrentDetails,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../../activities/types';
+import { formatDuration } from '../../domain/duration';
+import { initialView, type AccessRequestArgs, type RequestView } from '../messages';
+import {
+  beneficiaryKey,
+  breakGlassKey,
+  entitlementKey,
+  expiresAtKey,
+  pendingApproversKey,
+  requesterKey,
+  resourceKey,
+  riskLevelKey,
+  statusKey,
+} from '../search-attributes';
+import { extensionEvaluated, totalAfter } from './extension';
+import { registerHandlers } from './handlers';
+import {
+  activated,
+  advance,
+  closed,
+  evaluated,
+  fail,
+  needsWork,
+  nextWake,
+  refreshPending,
+  revoked,
+  submitted,
+} from './machine';
+import { projectionOf, summaryOf } from './projection';
+import { reviewOpen } from './review';
+import { clone, initialState, touch, type RequestState } from './state';
+
+// Bookkeeping (audit, projection, notifications) must never be lost: it retries until PostgreSQL is back.
+const bookkeeping = proxyActivities<Activities>({
+  startToCloseTimeout: '20s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s' },
+});
+const facts = proxyActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', maximumInterval: '5s', nonRetryableErrorTypes: ['ConfigError'] },
+});
+
+/** Keeps workflow history small: a long-lived request continues as new past this many events. */
+const HISTORY_LIMIT = 2000;
+/** About three minutes of attempts: long enough to ride out a short outage, short enough to alert on. */
+const CONNECTOR_ATTEMPTS = 12;
+
+/**
+ * One access request, from submission to the end of its grant: the lifecycle as an explicit state machine
+ * (workflows/request/machine.ts) driven by this loop, which does the I/O the machine asks for.
+ */
+export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestView> {
+  const carried = args.state as RequestState | undefined;
+  const s: RequestState = carried ?? initialState(initialView(args));
+  // A connector call that the promise depends on has a budget; then the request shows `failed` and alerts.
+  const connectors = proxyActivities<Activities>({
+    startToCloseTimeout: '60s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '20s',
+      maximumAttempts: args.connectorAttempts ?? CONNECTOR_ATTEMPTS,
+      nonRetryableErrorTypes: ['GrantEnded', 'ConfigError'],
+    },
+  });
+  const now = () => Date.now();
+  const step = () => {
+    advance(s, now());
+    refreshPending(s);
+    s.tick++;
+  };
+  registerHandlers({ state: s, now, step });
+
+  let stopping = false;
+  const flusher = (async () => {
+    for (;;) {
+      await condition(() => s.outbox.queued > s.outbox.flushed || stopping);
+      if (s.outbox.queued <= s.outbox.flushed) return;
+      const target = s.outbox.queued;
+      const events = s.outbox.events.splice(0);
+      const notifications = s.outbox.notifications.splice(0);
+      s.view.updatedAt = new Date(now()).toISOString();
+      const snapshot = clone(s.view);
+      // Audit events, the projection row and the notification outbox go in one activity, in that order.
+      await bookkeeping.bookkeep({ events, notifications, projection: projectionOf(snapshot, ++s.counters.revision) });
+      publish(snapshot);
+      s.published = snapshot;
+      s.outbox.flushed = Math.max(s.outbox.flushed, target);
+    }
+  })();
+
+  if (!carried) submitted(s, now(), args.input.duration);
+  for (;;) {
+    step();
+    if (s.phase.name === 'closed' && !reviewOpen(s)) break;
+    if (needsWork(s)) {
+      await work(s, args, connectors, now);
+      continue;
+    }
+    const info = workflowInfo();
+    if (info.historyLength > (args.historyLimit ?? HISTORY_LIMIT) || info.continueAsNewSuggested) {
+      await condition(() => s.outbox.flushed >= s.outbox.queued && allHandlersFinished());
+      if (!needsWork(s) && s.outbox.flushed >= s.outbox.queued) {
+        stopping = true;
+        await flusher;
+        return continueAsNew<typeof accessRequestV2>({ ...args, carried: undefined, state: s });
+      }
+      continue;
+    }
+    const tick = s.tick;
+    const wake = nextWake(s);
+    await condition(() => s.tick !== tick, wake === Infinity ? undefined : Math.max(1, wake - now()));
+  }
+  await condition(() => s.outbox.flushed >= s.outbox.queued && allHandlersFinished());
+  stopping = true;
+  await flusher;
+  return s.published;
+}
+
+/** The I/O the current phase asks for; its outcome goes back into the machine. */
+async function work(
+  s: RequestState,
+  args: AccessRequestArgs,
+  connectors: ReturnType<typeof proxyActivities<Activities>>,
+  now: () => number,
+): Promise<void> {
+  const p = s.phase;
+  const grant = s.grant;
+  switch (p.name) {
+    case 'validating': {
+      const evaluation = await facts.evaluateRequest({
+        requestId: s.view.id,
+        requester: s.view.requester,
+        input: args.input,
+        now: new Date(now()).toISOString(),
+      });
+      return evaluated(s, evaluation, now());
+    }
+    case 'closing':
+      // Free the claim before the request shows as closed, so that a new request may follow at once.
+      await bookkeeping.releaseClaim({
+        requestId: s.view.id,
+        beneficiary: s.view.beneficiary,
+        entitlement: s.view.entitlement,
+      });
+      return closed(s, now());
+    case 'provisioning': {
+      if (!grant) return;
+      s.accessMayExist = true;
+      touch(s);
+      try {
+        const live = await connectors.grantAccess({ requestId: s.view.id, grant });
+        return activated(s, live.startedAt, live.expiresAt, now());
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        return fail(s, 'provisioning', `Granting failed: ${err.cause?.message ?? err.message}`, now());
+      }
+    }
+    case 'revoking': {
+      if (!grant) return;
+      try {
+        const result = await connectors.deprovision({
+          requestId: s.view.id,
+          grant,
+          endedAt: new Date(now()).toISOString(),
+        });
+        return revoked(s, result.revokedAtTarget, now());
+      } catch (err) {
+        if (!(err instanceof ActivityFailure)) throw err;
+        return fail(s, 'revocation', `Revoking the grant failed: ${err.cause?.message ?? err.message}`, now(), p);
+      }
+    }
+    case 'active': {
+      const ext = s.view.extension;
+      if (ext?.status !== 'evaluating') return;
+      const evaluation = await facts.evaluateExtension({
+        requestId: s.view.id,
+        requester: s.view.requester,
+        input: { ...args.input, duration: formatDuration(totalAfter(s, ext.durationMs)) },
+        now: new Date(now()).toISOString(),
+      });
+      return extensionEvaluated(s, evaluation, now());
+    }
+    default:
+      return;
+  }
+}
+
+/** The operator console: search attributes and the UI summary, from the view as written. */
+function publish(view: RequestView): void {
+  upsertSearchAttributes([
+    { key: statusKey, value: view.status },
+    { key: requesterKey, value: view.requester },
+    { key: beneficiaryKey, value: view.beneficiary },
+    { key: resourceKey, value: view.resource },
+    { key: entitlementKey, value: view.entitlement },
+    { key: riskLevelKey, value: view.risk?.level ?? 'unknown' },
+    { key: pendingApproversKey, value: view.pendingApprovers },
+    { key: breakGlassKey, value: view.breakGlass },
+    ...(view.grant ? [{ key: expiresAtKey, value: new Date(view.grant.expiresAt) }] : []),
+  ]);
+  setCurrentDetails(summaryOf(view));
+}
