@@ -1,8 +1,10 @@
 /**
- * Determinism: recorded histories of every path of the lifecycle replay against the current workflow code. The
- * controls prove the replay has teeth: the same workflow with one extra activity call and no patch fails with a
- * DeterminismViolationError on every history, and the same change behind `patched()` replays as the current code does.
- * Re-record the fixtures with `node --import tsx test/helpers/fault-record-histories.ts`.
+ * Determinism: recorded histories of every path of the lifecycle replay against the current workflow code — those of
+ * the first workflow (`accessRequest`, frozen in workflows/legacy/, histories/*.json) and those of the redesigned one
+ * (`accessRequestV2`, histories/v2/*.json). The controls prove the replay has teeth: the new workflow with one extra
+ * activity call and no patch fails with a DeterminismViolationError on every v2 history, and the same change behind
+ * `patched()` replays as the current code does.
+ * Record v2 fixtures with `node --import tsx test/helpers/fault-record-histories.ts`; never re-record the v1 ones.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -16,6 +18,7 @@ jest.setTimeout(180_000);
 
 const root = path.join(__dirname, '..', '..');
 const workflowsDir = path.join(root, 'workflows');
+const v2Dir = path.join(workflowsDir, 'request');
 const logger = new DefaultLogger('ERROR');
 
 beforeAll(() => {
@@ -30,19 +33,23 @@ beforeAll(() => {
   }
 });
 
-function loadHistories(): (HistoryAndWorkflowId & { history: History })[] {
-  const dir = path.join(__dirname, 'histories');
+function loadHistories(sub = ''): (HistoryAndWorkflowId & { history: History })[] {
+  const dir = path.join(__dirname, 'histories', sub);
   return fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.json'))
     .sort()
     .map((f) => ({
-      workflowId: f.replace(/\.json$/, ''),
+      workflowId: `${sub ? `${sub}/` : ''}${f.replace(/\.json$/, '')}`,
       history: historyFromJson(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))),
     }));
 }
 
-async function replay(workflowsPath: string, extraModules: string[] = []): Promise<ReplayResult[]> {
+async function replay(
+  workflowsPath: string,
+  extraModules: string[] = [],
+  histories = [...loadHistories(), ...loadHistories('v2')],
+): Promise<ReplayResult[]> {
   const bundle = await bundleWorkflowCode({
     workflowsPath,
     logger,
@@ -55,7 +62,7 @@ async function replay(workflowsPath: string, extraModules: string[] = []): Promi
   const results: ReplayResult[] = [];
   for await (const result of Worker.runReplayHistories(
     { workflowBundle: bundle, replayName: 'faults-replay' },
-    loadHistories(),
+    histories,
   )) {
     results.push(result);
   }
@@ -79,41 +86,45 @@ function outcomes(results: readonly ReplayResult[]): Record<string, string> {
 /** A copy of the workflow in a temporary folder, `change`d, its relative imports pointed back at the repository. */
 function changedWorkflow(change: (source: string) => string): { dir: string; index: string } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grantflow-replay-'));
-  const original = fs.readFileSync(path.join(workflowsDir, 'access-request.ts'), 'utf8');
+  const original = fs.readFileSync(path.join(v2Dir, 'workflow.ts'), 'utf8');
   const absolute = original.replace(/from '(\.{1,2}\/[^']+)'/g, (_m, rel: string) => {
-    return `from '${path.join(workflowsDir, rel)}'`;
+    return `from '${path.join(v2Dir, rel)}'`;
   });
   const changed = change(absolute);
   if (changed === absolute) throw new Error('the change did not apply: the workflow source moved on');
-  fs.writeFileSync(path.join(dir, 'access-request.ts'), changed);
+  fs.writeFileSync(path.join(dir, 'workflow.ts'), changed);
   const index = path.join(dir, 'index.ts');
-  fs.writeFileSync(index, `export { accessRequest } from './access-request';\n`);
+  fs.writeFileSync(index, `export { accessRequestV2 } from './workflow';\n`);
   return { dir, index };
 }
 
 // The change: one more activity call before anything else the workflow does — as if someone added a step.
-const ENTRY = /(export async function accessRequest\([^)]*\)[^{]*\{)/;
+const ENTRY = /(export async function accessRequestV2\([^)]*\)[^{]*\{)/;
 const EXTRA_STEP = `await proxyActivities<Record<string, () => Promise<void>>>({ startToCloseTimeout: '1 minute' }).unpatchedStep();`;
 
-test('every recorded path replays against the current workflow code', async () => {
-  const histories = loadHistories();
-  // The fixtures cover every path and each ended the way its name says.
-  expect(histories.map((h) => h.workflowId)).toEqual(Object.keys(historyPaths).sort());
-  for (const { workflowId, history } of histories) {
-    const ended = historyResult(history);
-    expect({ workflowId, status: ended?.status, reviewState: ended?.reviewState }).toEqual({
-      workflowId,
-      ...historyPaths[workflowId],
-    });
+test('every recorded path of both workflow versions replays against the current workflow code', async () => {
+  for (const sub of ['', 'v2']) {
+    const histories = loadHistories(sub);
+    const name = (id: string) => id.replace(/^v2\//, '');
+    // The fixtures cover every path and each ended the way its name says.
+    expect(histories.map((h) => name(h.workflowId))).toEqual(Object.keys(historyPaths).sort());
+    for (const { workflowId, history } of histories) {
+      const ended = historyResult(history);
+      expect({ workflowId, status: ended?.status, reviewState: ended?.reviewState }).toEqual({
+        workflowId,
+        ...historyPaths[name(workflowId)],
+      });
+    }
   }
+  const all = [...loadHistories(), ...loadHistories('v2')];
   current = await replay(workflowsDir);
-  expect(outcomes(current)).toEqual(Object.fromEntries(histories.map((h) => [h.workflowId, 'replays'])));
+  expect(outcomes(current)).toEqual(Object.fromEntries(all.map((h) => [h.workflowId, 'replays'])));
 });
 
 test('negative control: an extra activity call without patched() fails the replay of every history', async () => {
   const copy = changedWorkflow((source) => source.replace(ENTRY, `$1\n  ${EXTRA_STEP}`));
   try {
-    const results = await replay(copy.index, [path.join(root, 'node_modules')]);
+    const results = await replay(copy.index, [path.join(root, 'node_modules')], loadHistories('v2'));
     expect(results).toHaveLength(Object.keys(historyPaths).length);
     for (const r of results) {
       expect({ workflowId: r.workflowId, error: r.error?.name }).toEqual({
@@ -135,9 +146,10 @@ test('positive control: the same change behind patched() adds no replay failure 
       .replace(/^import \{/m, 'import { patched } from "@temporalio/workflow";\nimport {'),
   );
   try {
-    const results = await replay(copy.index, [path.join(root, 'node_modules')]);
+    const v2 = loadHistories('v2');
+    const results = await replay(copy.index, [path.join(root, 'node_modules')], v2);
     // The patched step adds no failure of its own: each history replays as it does against the current code.
-    const baseline = outcomes(current ?? (await replay(workflowsDir)));
+    const baseline = outcomes(await replay(workflowsDir, [], v2));
     expect(outcomes(results)).toEqual(baseline);
   } finally {
     fs.rmSync(copy.dir, { recursive: true, force: true });

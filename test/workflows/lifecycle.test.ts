@@ -141,7 +141,7 @@ test('the requester cancels while pending; a second request for the same entitle
   expect(rejected.existingRequestId).toBe(first);
   expect(rejected.reasons.map((r) => r.code)).toContain('already_requested');
 
-  expect((await refusal(handle.executeUpdate(cancelUpdate, { args: [{ by: 'erin' }] }))).type).toBe('NotAllowed');
+  expect((await refusal(handle.executeUpdate(cancelUpdate, { args: [{ by: 'alice' }] }))).type).toBe('NotAllowed');
   await handle.executeUpdate(cancelUpdate, { args: [{ by: 'grace', reason: 'no longer needed' }] });
   await env.waitFor(first, isStatus('cancelled'));
   // The claim is released: a new request may start.
