@@ -19,7 +19,7 @@ const { noop } = proxyActivities<typeof activities>({
 // How long the grant stays live; the bench terminates its skeleton requests long before.
 const HOLD_MS = 3_600_000;
 
-export async function accessRequest(args: AccessRequestArgs): Promise<{ id: string; status: string }> {
+export async function accessRequestV2(args: AccessRequestArgs): Promise<{ id: string; status: string }> {
   const shape = shapeFor(args.input.entitlement);
   let status = 'validating';
   let decided = false;

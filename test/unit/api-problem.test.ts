@@ -45,6 +45,8 @@ describe('refusals', () => {
       AlreadyDecided: 409,
       InvalidState: 409,
       ExtensionTooLong: 422,
+      ExtensionRefused: 409,
+      Malformed: 400,
     });
   });
 });
