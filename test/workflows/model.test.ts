@@ -559,7 +559,9 @@ test(`the promise holds on ${RUNS} random histories (seed ${SEED})`, async () =>
   const failures: string[] = [];
   for (let i = 0; i < histories.length; i += PARALLEL) {
     const batch = histories.slice(i, i + PARALLEL);
+    const started = Date.now();
     const runs = await Promise.all(batch.map((h) => runHistory(h)));
+    process.stdout.write(`model: histories ${i}–${i + batch.length - 1} in ${Date.now() - started} ms\n`);
     runs.forEach((run, j) => {
       if (run.problems.length) {
         failures.push(`history ${i + j} (seed ${SEED}): ${JSON.stringify(batch[j])}\n  ${run.problems.join('\n  ')}`);
