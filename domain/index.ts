@@ -7,6 +7,7 @@ export {
   type Config,
   type ConfigFiles,
   type ConfigProblem,
+  type PolicySource,
 } from './config';
 export { assessRisk, requestedDurationMs, RISK_RANK } from './risk';
 export {

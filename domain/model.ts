@@ -32,13 +32,18 @@ export type Directory = z.infer<typeof directorySchema>;
 export const sensitivitySchema = z.enum(['low', 'medium', 'high', 'critical']);
 export type Sensitivity = z.infer<typeof sensitivitySchema>;
 
-/** `manager`, `resource-owner`, `group:<id>` or `user:<id>`. */
+/** `manager`, `resource-owner`, `resource-owner-manager`, `group:<id>` or `user:<id>`. */
 export const approverSpecSchema = z.union([
   z.literal('manager'),
   z.literal('resource-owner'),
+  // The managers of the resource's owners: an exception goes above the person who would usually wave it through.
+  z.literal('resource-owner-manager'),
   z
     .string()
-    .regex(/^(group|user):[a-z0-9][a-z0-9._-]{0,63}$/, 'must be manager, resource-owner, group:<id> or user:<id>'),
+    .regex(
+      /^(group|user):[a-z0-9][a-z0-9._-]{0,63}$/,
+      'must be manager, resource-owner, resource-owner-manager, group:<id> or user:<id>',
+    ),
 ]);
 export type ApproverSpec = z.infer<typeof approverSpecSchema>;
 
@@ -156,6 +161,22 @@ export const ruleSchema = z
   .strict();
 export type Rule = z.infer<typeof ruleSchema>;
 
+/** Refusals a request may ask to be excused from, as an exception with a compensating control. */
+export const exceptableReasonSchema = z.enum(['duration_too_long', 'sod_conflict']);
+export type ExceptableReason = z.infer<typeof exceptableReasonSchema>;
+
+export const exceptionPolicySchema = z
+  .object({
+    /** Which refusals an exception may override; any other refusal still refuses. */
+    allow: z.array(exceptableReasonSchema).min(1),
+    /** Even as an exception, no grant is longer than this. */
+    maxDuration: durationSchema.optional(),
+    /** Stages added after the rule's own (an auto-approved request gets only these). */
+    stages: z.array(stageSchema).min(1),
+  })
+  .strict();
+export type ExceptionPolicy = z.infer<typeof exceptionPolicySchema>;
+
 export const policySchema = z
   .object({
     version: z.string().min(1).max(40),
@@ -166,6 +187,8 @@ export const policySchema = z
     /** Extension beyond this total asks for approval again. */
     extensionWithoutApprovalUpTo: durationSchema.optional(),
     rules: z.array(ruleSchema).min(1),
+    /** How requests outside policy are routed; absent: no exceptions, every refusal stands. */
+    exceptions: exceptionPolicySchema.optional(),
   })
   .strict();
 export type Policy = z.infer<typeof policySchema>;
@@ -179,6 +202,19 @@ export const requestInputSchema = z
     duration: durationSchema.optional(),
     fields: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,31}$/), z.string().max(200)).default({}),
     breakGlass: z.boolean().default(false),
+    /** Asks to be excused from a refusal the policy allows exceptions for (a duration over the maximum, an SoD conflict). */
+    exception: z
+      .object({
+        compensatingControl: z
+          .string()
+          .trim()
+          .min(20, 'must describe the compensating control in at least 20 characters')
+          .max(2000),
+        /** Review the grant this often instead of the usual interval; shorter is the point. */
+        reviewEvery: durationSchema.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type RequestInput = z.infer<typeof requestInputSchema>;
@@ -248,9 +284,19 @@ export interface ResolvedStage {
   deadlineMs: number;
 }
 
+/** What an exception excuses, and the control that is meant to make up for it. */
+export interface ExceptionPlan {
+  /** The refusals the exception overrides, as `evaluate` would have given them. */
+  waived: Reason[];
+  compensatingControl: string;
+  reviewEveryMs?: number;
+  /** The names of the stages the exception added (after the rule's own). */
+  stages: string[];
+}
+
 export type Plan =
   | { kind: 'auto-approve'; rule: string }
-  | { kind: 'stages'; rule: string; stages: ResolvedStage[] }
+  | { kind: 'stages'; rule: string; stages: ResolvedStage[]; exception?: ExceptionPlan }
   | { kind: 'break-glass'; rule: string; ttlMs: number; review: ResolvedStage };
 
 export interface GrantSpec {

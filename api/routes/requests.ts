@@ -215,7 +215,7 @@ function catalogMisfits(config: Config, caller: Caller, input: RequestInput): Fi
 }
 
 function toPreview(evaluation: Evaluation, config: Config): Preview {
-  const base = { policyVersion: config.policy.version, risk: evaluation.risk };
+  const base = { policyVersion: config.policyVersion, risk: evaluation.risk };
   if (!evaluation.valid) {
     return {
       ...base,
