@@ -22,3 +22,12 @@ export {
   type ApproverContext,
 } from './approvers';
 export { evaluate, OPEN_STATUSES, type ReasonCode } from './policy';
+export {
+  planDiagram,
+  policyDiagram,
+  conditions,
+  slaClock,
+  type PlanPicture,
+  type DiagramStage,
+  type DiagramStageStatus,
+} from './diagram';
