@@ -82,6 +82,7 @@ export function resolveStage(stage: StageConfig, ctx: ApproverContext): Resolved
     remindersMs: stage.sla.reminders.map(durationMs),
     ...(stage.sla.escalateAfter !== undefined && { escalateAfterMs: durationMs(stage.sla.escalateAfter) }),
     deadlineMs: durationMs(stage.sla.deadline),
+    ...(stage.sla.clock === 'business' && { clock: 'business' as const }),
   };
 }
 

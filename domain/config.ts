@@ -283,16 +283,20 @@ function checkPolicy(
   principal: CheckPrincipal,
   problem: Report,
 ): void {
+  const calendar = policy.calendar !== undefined;
   principal(`group:${policy.roles.security}`, 'roles.security');
   policy.roles.auditors.forEach((g, i) => principal(`group:${g}`, `roles.auditors[${i}]`));
   policy.roles.admins.forEach((g, i) => principal(`group:${g}`, `roles.admins[${i}]`));
-  checkStage(policy.breakGlassReview, 'breakGlassReview', principal, problem);
+  checkStage(policy.breakGlassReview, 'breakGlassReview', principal, problem, calendar);
+  if (policy.breakGlassReview.sla.clock === 'business') {
+    problem('breakGlassReview.sla.clock', 'break-glass ignores calendars: its review counts wall-clock time');
+  }
   const exceptionStages = new Set<string>();
   policy.exceptions?.stages.forEach((stage, j) => {
     const at = `exceptions.stages[${j}]`;
     if (exceptionStages.has(stage.name)) problem(`${at}.name`, `duplicate stage name "${stage.name}"`);
     exceptionStages.add(stage.name);
-    checkStage(stage, at, principal, problem);
+    checkStage(stage, at, principal, problem, calendar);
   });
 
   const ruleNames = new Set<string>();
@@ -312,12 +316,21 @@ function checkPolicy(
     rule.plan.forEach((stage, j) => {
       if (stageNames.has(stage.name)) problem(`${at}.plan[${j}].name`, `duplicate stage name "${stage.name}"`);
       stageNames.add(stage.name);
-      checkStage(stage, `${at}.plan[${j}]`, principal, problem);
+      checkStage(stage, `${at}.plan[${j}]`, principal, problem, calendar);
     });
   });
 }
 
-function checkStage(stage: StageConfig, at: string, principal: CheckPrincipal, problem: Report): void {
+function checkStage(
+  stage: StageConfig,
+  at: string,
+  principal: CheckPrincipal,
+  problem: Report,
+  calendar: boolean,
+): void {
+  if (stage.sla.clock === 'business' && !calendar) {
+    problem(`${at}.sla.clock`, 'a business-hours SLA needs a policy calendar (working days and hours)');
+  }
   stage.approvers.forEach((spec, i) => principal(spec, `${at}.approvers[${i}]`, { relative: true }));
   const deadline = ms(stage.sla.deadline);
   if (stage.sla.escalateAfter !== undefined && ms(stage.sla.escalateAfter) >= deadline) {

@@ -61,7 +61,9 @@ export function planDiagram(picture: PlanPicture): string {
   }
   let previous = 'rule';
   if (picture.kind === 'break-glass') {
-    lines.push(`  rule -->|break-glass| live(["${text(`access granted at once, for at most ${picture.breakGlassTtl ?? '?'}`)}"])`);
+    lines.push(
+      `  rule -->|break-glass| live(["${text(`access granted at once, for at most ${picture.breakGlassTtl ?? '?'}`)}"])`,
+    );
     previous = 'live';
   }
   const exceptionStages = new Set(picture.exception?.stages ?? []);
@@ -128,7 +130,9 @@ export function policyDiagram(config: Config): string {
   if (policy.exceptions) {
     const { allow, stages, maxDuration } = policy.exceptions;
     const limit = maxDuration ? `, never longer than ${maxDuration}` : '';
-    lines.push(`  exc[/"${text(`exception (refused for ${allow.join(' or ')}, with a compensating control${limit})`)}"/]`);
+    lines.push(
+      `  exc[/"${text(`exception (refused for ${allow.join(' or ')}, with a compensating control${limit})`)}"/]`,
+    );
     stages.forEach((stage, j) => {
       lines.push(`  e${j + 1}["${stageLabel(stage)}"]`);
       lines.push(`  ${j === 0 ? 'exc' : `e${j}`} -->|${j === 0 ? "after the rule's stages" : 'approved'}| e${j + 1}`);

@@ -3,6 +3,22 @@ import { durationSchema } from './duration';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a lower-case id (letters, digits, . _ -)');
 
+/** An IANA time zone such as `Europe/Berlin`, as the platform's time-zone database knows it. */
+export const timeZoneSchema = z
+  .string()
+  .max(64)
+  .refine(
+    (zone) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an IANA time zone such as Europe/Berlin or America/New_York' },
+  );
+
 // ---------- Directory ----------
 export const identitySchema = z
   .object({
@@ -16,6 +32,8 @@ export const identitySchema = z
     kind: z.enum(['human', 'service']).default('human'),
     /** The human who requests and answers for a service account. */
     owner: id.optional(),
+    /** Where the person works, for business-hours SLAs and reminders; default: the policy calendar's zone. */
+    timeZone: timeZoneSchema.optional(),
     /** While away, approvals are delegated to `to` until `until`. */
     delegation: z
       .object({ to: id, until: z.iso.datetime({ offset: true }) })
@@ -126,8 +144,34 @@ export const slaSchema = z
     reminders: z.array(durationSchema).max(10).default([]),
     escalateAfter: durationSchema.optional(),
     deadline: durationSchema,
+    /** `business`: the durations count the approvers' working hours (policy `calendar`); default: wall-clock time. */
+    clock: z.enum(['wall', 'business']).optional(),
   })
   .strict();
+
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day, HH:MM');
+export const weekdaySchema = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+export type Weekday = z.infer<typeof weekdaySchema>;
+
+/** Working days and hours: what a business-hours SLA counts, and when reminders may arrive. */
+export const calendarSchema = z
+  .object({
+    /** For people the directory gives no time zone. */
+    timeZone: timeZoneSchema.default('UTC'),
+    workingDays: z.array(weekdaySchema).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+    hours: z.object({ from: clockTime, to: clockTime }).strict().default({ from: '09:00', to: '17:00' }),
+    /** Local dates (YYYY-MM-DD) nobody works, in every zone. */
+    holidays: z.array(z.iso.date()).default([]),
+    /** A reminder that falls outside working hours waits until this local time on the next working day. */
+    remindAt: clockTime.default('09:00'),
+  })
+  .strict()
+  .refine((c) => c.hours.from < c.hours.to, { message: 'hours.from must be before hours.to', path: ['hours'] })
+  .refine((c) => c.remindAt >= c.hours.from && c.remindAt < c.hours.to, {
+    message: 'remindAt must be within working hours',
+    path: ['remindAt'],
+  });
+export type Calendar = z.infer<typeof calendarSchema>;
 
 export const stageSchema = z
   .object({
@@ -187,6 +231,8 @@ export const policySchema = z
     /** Extension beyond this total asks for approval again. */
     extensionWithoutApprovalUpTo: durationSchema.optional(),
     rules: z.array(ruleSchema).min(1),
+    /** Working days, hours and holidays for business-hours SLAs and reminders; absent: wall-clock time only. */
+    calendar: calendarSchema.optional(),
     /** How requests outside policy are routed; absent: no exceptions, every refusal stands. */
     exceptions: exceptionPolicySchema.optional(),
   })
@@ -282,6 +328,8 @@ export interface ResolvedStage {
   remindersMs: number[];
   escalateAfterMs?: number;
   deadlineMs: number;
+  /** Set when the durations count business hours of the approvers' calendar rather than wall-clock time. */
+  clock?: 'business';
 }
 
 /** What an exception excuses, and the control that is meant to make up for it. */
