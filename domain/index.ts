@@ -31,3 +31,15 @@ export {
   type DiagramStage,
   type DiagramStageStatus,
 } from './diagram';
+export {
+  decideSeat,
+  nextInLine,
+  orderQueue,
+  seatsUsed,
+  SEAT_STATUSES,
+  type SeatDecision,
+  type SeatHolder,
+  type SeatLimit,
+  type QueuedRequest,
+  type SeatAsk,
+} from './seats';

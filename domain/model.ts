@@ -99,6 +99,11 @@ export const entitlementSchema = z
     maxDuration: durationSchema,
     fields: z.array(fieldSchema).default([]),
     breakGlass: z.object({ ttl: durationSchema }).strict().optional(),
+    /** A licence limit: at most `limit` people hold it at once; beyond it requests wait in line or are refused. */
+    seats: z
+      .object({ limit: z.number().int().min(1).max(1_000_000), whenFull: z.enum(['queue', 'refuse']).default('queue') })
+      .strict()
+      .optional(),
     /** Entitlements (`resource:role`) nobody may hold together with this one. */
     conflicts: z.array(z.string()).default([]),
     /**
