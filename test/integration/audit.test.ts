@@ -230,7 +230,7 @@ describe('audit reads', () => {
     let csv = '';
     for await (const chunk of c.audit.exportCsv()) csv += chunk;
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('seq,event_id,request_id,at,actor,action,data,prev_hash,hash');
+    expect(lines[0]).toBe('seq,event_id,request_id,at,actor,action,data,prev_hash,hash,policy_version');
     expect(csv).toContain(`"'=HYPERLINK(""http://evil"")"`);
     expect(csv).toContain('"{""comment"":""a, \\""quoted\\""\\nline""}"');
     expect(csv.endsWith('\r\n')).toBe(true);
