@@ -369,12 +369,9 @@ const auditEventSchema = z
     data: z.record(z.string(), z.unknown()),
     prevHash: z.string(),
     hash: z.string(),
-    policyVersion: z
-      .string()
-      .optional()
-      .meta({
-        description: "The policy version the event's request was decided under (beside the chain, not hashed).",
-      }),
+    policyVersion: z.string().optional().meta({
+      description: "The policy version the event's request was decided under (beside the chain, not hashed).",
+    }),
   })
   .meta({ id: 'AuditEvent' });
 export const auditPageSchema = z
