@@ -43,3 +43,4 @@ export {
   type QueuedRequest,
   type SeatAsk,
 } from './seats';
+export { requestTags, type RequestTags, type RequestType, type Urgency } from './taxonomy';
