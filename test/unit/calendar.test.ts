@@ -146,6 +146,7 @@ describe('calendars in the configuration', () => {
           { name: 'x', approvers: ['manager'], sla: { deadline: 'PT8H', clock: 'business' } },
         ];
         raw.policy.breakGlassReview.sla.clock = 'business';
+        delete raw.policy.calendar;
       }),
     ).toThrow(
       /breakGlassReview\.sla\.clock: break-glass ignores calendars[\s\S]*rules\[1\]\.plan\[0\]\.sla\.clock: a business-hours SLA needs a policy calendar/,
