@@ -20,6 +20,11 @@ export interface AuditRecord {
   data: Record<string, unknown>;
   prevHash: string;
   hash: string;
+  /**
+   * The policy version the event's request was decided under, from its projected view: shown beside the event in
+   * lists and exports, not part of the hashed content (the request records it once, not every event).
+   */
+  policyVersion?: string;
 }
 
 export type VerifyResult =
@@ -178,12 +183,14 @@ export function createAuditLog(pool: pg.Pool) {
   async function list(query: AuditQuery): Promise<AuditPage> {
     const limit = Math.min(Math.max(Math.trunc(query.limit), 1), PAGE);
     const { rows } = await pool.query<Row>(
-      `${SELECT}
-       WHERE seq > $1
-         AND ($2::timestamptz IS NULL OR at >= $2)
-         AND ($3::timestamptz IS NULL OR at < $3)
-         AND ($4::text IS NULL OR request_id = $4)
-       ORDER BY seq
+      `SELECT a.seq, a.event_id, a.request_id, a.actor, a.action, a.at, a.data, a.prev_hash, a.hash,
+              r.view->'plan'->>'policyVersion' AS policy_version
+         FROM audit_events a LEFT JOIN requests r ON r.id = a.request_id
+       WHERE a.seq > $1
+         AND ($2::timestamptz IS NULL OR a.at >= $2)
+         AND ($3::timestamptz IS NULL OR a.at < $3)
+         AND ($4::text IS NULL OR a.request_id = $4)
+       ORDER BY a.seq
        LIMIT $5`,
       [query.after ?? 0, query.from ?? null, query.to ?? null, query.requestId ?? null, limit],
     );
@@ -232,6 +239,7 @@ interface Row {
   data: Record<string, unknown>;
   prev_hash: string;
   hash: string;
+  policy_version?: string | null;
 }
 
 const SELECT = 'SELECT seq, event_id, request_id, actor, action, at, data, prev_hash, hash FROM audit_events';
@@ -247,6 +255,7 @@ function toRecord(row: Row): AuditRecord {
     data: row.data,
     prevHash: row.prev_hash,
     hash: row.hash,
+    ...(row.policy_version != null && { policyVersion: row.policy_version }),
   };
 }
 
@@ -276,11 +285,23 @@ function normalise(e: AuditEventInput): HashedContent {
   };
 }
 
-const CSV_COLUMNS = ['seq', 'event_id', 'request_id', 'at', 'actor', 'action', 'data', 'prev_hash', 'hash'] as const;
+// policy_version comes last: it is beside the chain, not in it, and earlier columns keep their places.
+const CSV_COLUMNS = [
+  'seq',
+  'event_id',
+  'request_id',
+  'at',
+  'actor',
+  'action',
+  'data',
+  'prev_hash',
+  'hash',
+  'policy_version',
+] as const;
 
 function toCsvLine(r: AuditRecord): string {
   const cells = [String(r.seq), r.eventId, r.requestId ?? '', r.at, r.actor, r.action, canonicalJson(r.data)];
-  return `${[...cells.map(csvCell), r.prevHash, r.hash].join(',')}\r\n`;
+  return `${[...cells.map(csvCell), r.prevHash, r.hash, csvCell(r.policyVersion ?? '')].join(',')}\r\n`;
 }
 
 function csvCell(value: string): string {

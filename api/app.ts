@@ -22,6 +22,7 @@ import { registerCatalogRoutes } from './routes/catalog';
 import { registerKpiRoutes } from './routes/kpis';
 import { registerMessageRoutes } from './routes/messages';
 import { registerOpsRoutes } from './routes/ops';
+import { registerPolicyRoutes } from './routes/policy';
 import { registerRequestRoutes } from './routes/requests';
 import { createRequestStore } from './store';
 import { createWorkflowGateway } from './workflows';
@@ -82,6 +83,7 @@ export function createApp(deps: AppDeps): Express {
   registerMessageRoutes(api, ctx);
   registerApprovalRoutes(api, ctx);
   registerCatalogRoutes(api, ctx);
+  registerPolicyRoutes(api, ctx);
   registerAuditRoutes(api, ctx);
   registerKpiRoutes(api, ctx);
   let document: unknown;

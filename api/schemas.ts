@@ -271,6 +271,18 @@ export const requestPageSchema = z
   .object({ items: z.array(requestSummarySchema), next: z.string().optional() })
   .meta({ id: 'RequestPage' });
 
+const planDiagramSchema = z.string().meta({
+  description:
+    'The approval plan as a Mermaid flowchart (https://mermaid.js.org): stages in order, quorum, who, SLA, ' +
+    'escalation path and why the rule applied.',
+  example: 'flowchart TD\n  request(["analytics-db:read for Alice Adams (alice)"])\n  …',
+});
+
+/** A request's view as GET /v1/requests/:id answers it: the workflow's view and its plan as a picture. */
+export const requestDetailSchema = requestViewSchema
+  .extend({ planDiagram: planDiagramSchema.optional() })
+  .meta({ id: 'RequestDetail', description: "The request's full view, with its approval plan as a diagram." });
+
 const resolvedStageSchema = z.object({
   name: z.string(),
   quorum: quorumSchema,
@@ -296,7 +308,17 @@ export const previewSchema = z
     grant: z
       .object({ beneficiary: userId, duration: z.string(), maxDuration: z.string(), connector: z.string() })
       .optional(),
+    /** Present when the request is submitted as an exception the policy accepts. */
+    exception: z
+      .object({
+        waived: z.array(reasonSchema),
+        compensatingControl: z.string(),
+        reviewEvery: z.string().optional(),
+        stages: z.array(z.string()),
+      })
+      .optional(),
     policyVersion: z.string(),
+    planDiagram: planDiagramSchema.optional(),
   })
   .meta({ id: 'Preview', description: 'What would happen on submission; nothing is started or stored.' });
 export type Preview = z.output<typeof previewSchema>;
@@ -357,6 +379,9 @@ const auditEventSchema = z
     data: z.record(z.string(), z.unknown()),
     prevHash: z.string(),
     hash: z.string(),
+    policyVersion: z.string().optional().meta({
+      description: "The policy version the event's request was decided under (beside the chain, not hashed).",
+    }),
   })
   .meta({ id: 'AuditEvent' });
 export const auditPageSchema = z

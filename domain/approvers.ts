@@ -22,7 +22,7 @@ export function groupMembers(config: Config, group: string): string[] {
   return config.directory.users.filter((u) => isEligible(u) && u.groups.includes(group)).map((u) => u.id);
 }
 
-/** Resolves `user:<id>` and `group:<id>` to active people; `manager` and `resource-owner` resolve to nobody here. */
+/** Resolves `user:<id>` and `group:<id>` to active people; relative specs (`manager`, `resource-owner`…) resolve to nobody here. */
 export function resolvePrincipals(config: Config, specs: readonly ApproverSpec[]): string[] {
   return unique(
     specs.flatMap((spec) => {
@@ -82,6 +82,7 @@ export function resolveStage(stage: StageConfig, ctx: ApproverContext): Resolved
     remindersMs: stage.sla.reminders.map(durationMs),
     ...(stage.sla.escalateAfter !== undefined && { escalateAfterMs: durationMs(stage.sla.escalateAfter) }),
     deadlineMs: durationMs(stage.sla.deadline),
+    ...(stage.sla.clock === 'business' && { clock: 'business' as const }),
   };
 }
 
@@ -105,6 +106,10 @@ export function requiredApprovals(quorum: Quorum, approvers: number): number {
 
 function resolveSpec(spec: ApproverSpec, ctx: ApproverContext): string[] {
   if (spec === 'resource-owner') return resolvePrincipals(ctx.config, ctx.entitlement.resource.owners);
+  if (spec === 'resource-owner-manager') {
+    const owners = resolvePrincipals(ctx.config, ctx.entitlement.resource.owners);
+    return unique(defined(owners.map((id) => activeManager(ctx.config, ctx.config.users.get(id)))));
+  }
   if (spec === 'manager') {
     // A service account has no manager of its own: its owner's manager answers for it.
     const subject =

@@ -22,6 +22,20 @@ export interface Config {
   users: Map<string, Identity>;
   /** Keyed by `resource:role`. */
   entitlements: Map<string, Entitlement>;
+  /**
+   * The version every decision records: the policy's own label, plus the digest of the catalog and policy files
+   * when they were read from disk (`label@digest`), so two deployments with the same label but different rules differ.
+   */
+  policyVersion: string;
+  /** The files the policy version was computed from, when read from disk. */
+  source?: PolicySource;
+}
+
+/** The policy and catalog files as read, each with its SHA-256, and the digest over both. */
+export interface PolicySource {
+  files: { name: string; sha256: string }[];
+  /** SHA-256 of the `sha256sum` lines of the files (`sha256sum catalog.yaml policy.yaml | sha256sum`). */
+  sha256: string;
 }
 
 /** The names the three documents are reported under in errors (usually their file paths). */
@@ -57,6 +71,7 @@ const DEFAULT_FILES: ConfigFiles = { directory: 'directory.yaml', catalog: 'cata
 export function parseConfigs(
   raw: { directory: unknown; catalog: unknown; policy: unknown },
   files: ConfigFiles = DEFAULT_FILES,
+  source?: PolicySource,
 ): Config {
   const problems: ConfigProblem[] = [];
   const directory = parseDocument(directorySchema, raw.directory, files.directory, problems);
@@ -71,7 +86,8 @@ export function parseConfigs(
   checkPolicy(policy, entitlements, principals(files.policy), report(problems, files.policy));
 
   if (problems.length > 0) throw new ConfigFileError(problems);
-  return { directory, catalog, policy, users, entitlements };
+  const policyVersion = source ? `${policy.version}@${source.sha256.slice(0, 12)}` : policy.version;
+  return { directory, catalog, policy, users, entitlements, policyVersion, ...(source && { source }) };
 }
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
@@ -180,7 +196,7 @@ function principalChecker(
   problem: Report,
 ): CheckPrincipal {
   return (spec, path, opts = {}) => {
-    if (spec === 'manager' || spec === 'resource-owner') {
+    if (spec === 'manager' || spec === 'resource-owner' || spec === 'resource-owner-manager') {
       if (!opts.relative) problem(path, `must be user:<id> or group:<id>, not "${spec}"`);
       return;
     }
@@ -267,10 +283,21 @@ function checkPolicy(
   principal: CheckPrincipal,
   problem: Report,
 ): void {
+  const calendar = policy.calendar !== undefined;
   principal(`group:${policy.roles.security}`, 'roles.security');
   policy.roles.auditors.forEach((g, i) => principal(`group:${g}`, `roles.auditors[${i}]`));
   policy.roles.admins.forEach((g, i) => principal(`group:${g}`, `roles.admins[${i}]`));
-  checkStage(policy.breakGlassReview, 'breakGlassReview', principal, problem);
+  checkStage(policy.breakGlassReview, 'breakGlassReview', principal, problem, calendar);
+  if (policy.breakGlassReview.sla.clock === 'business') {
+    problem('breakGlassReview.sla.clock', 'break-glass ignores calendars: its review counts wall-clock time');
+  }
+  const exceptionStages = new Set<string>();
+  policy.exceptions?.stages.forEach((stage, j) => {
+    const at = `exceptions.stages[${j}]`;
+    if (exceptionStages.has(stage.name)) problem(`${at}.name`, `duplicate stage name "${stage.name}"`);
+    exceptionStages.add(stage.name);
+    checkStage(stage, at, principal, problem, calendar);
+  });
 
   const ruleNames = new Set<string>();
   policy.rules.forEach((rule, i) => {
@@ -289,12 +316,21 @@ function checkPolicy(
     rule.plan.forEach((stage, j) => {
       if (stageNames.has(stage.name)) problem(`${at}.plan[${j}].name`, `duplicate stage name "${stage.name}"`);
       stageNames.add(stage.name);
-      checkStage(stage, `${at}.plan[${j}]`, principal, problem);
+      checkStage(stage, `${at}.plan[${j}]`, principal, problem, calendar);
     });
   });
 }
 
-function checkStage(stage: StageConfig, at: string, principal: CheckPrincipal, problem: Report): void {
+function checkStage(
+  stage: StageConfig,
+  at: string,
+  principal: CheckPrincipal,
+  problem: Report,
+  calendar: boolean,
+): void {
+  if (stage.sla.clock === 'business' && !calendar) {
+    problem(`${at}.sla.clock`, 'a business-hours SLA needs a policy calendar (working days and hours)');
+  }
   stage.approvers.forEach((spec, i) => principal(spec, `${at}.approvers[${i}]`, { relative: true }));
   const deadline = ms(stage.sla.deadline);
   if (stage.sla.escalateAfter !== undefined && ms(stage.sla.escalateAfter) >= deadline) {

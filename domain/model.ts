@@ -3,6 +3,22 @@ import { durationSchema } from './duration';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a lower-case id (letters, digits, . _ -)');
 
+/** An IANA time zone such as `Europe/Berlin`, as the platform's time-zone database knows it. */
+export const timeZoneSchema = z
+  .string()
+  .max(64)
+  .refine(
+    (zone) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: zone });
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    { message: 'must be an IANA time zone such as Europe/Berlin or America/New_York' },
+  );
+
 // ---------- Directory ----------
 export const identitySchema = z
   .object({
@@ -16,6 +32,8 @@ export const identitySchema = z
     kind: z.enum(['human', 'service']).default('human'),
     /** The human who requests and answers for a service account. */
     owner: id.optional(),
+    /** Where the person works, for business-hours SLAs and reminders; default: the policy calendar's zone. */
+    timeZone: timeZoneSchema.optional(),
     /** While away, approvals are delegated to `to` until `until`. */
     delegation: z
       .object({ to: id, until: z.iso.datetime({ offset: true }) })
@@ -32,13 +50,18 @@ export type Directory = z.infer<typeof directorySchema>;
 export const sensitivitySchema = z.enum(['low', 'medium', 'high', 'critical']);
 export type Sensitivity = z.infer<typeof sensitivitySchema>;
 
-/** `manager`, `resource-owner`, `group:<id>` or `user:<id>`. */
+/** `manager`, `resource-owner`, `resource-owner-manager`, `group:<id>` or `user:<id>`. */
 export const approverSpecSchema = z.union([
   z.literal('manager'),
   z.literal('resource-owner'),
+  // The managers of the resource's owners: an exception goes above the person who would usually wave it through.
+  z.literal('resource-owner-manager'),
   z
     .string()
-    .regex(/^(group|user):[a-z0-9][a-z0-9._-]{0,63}$/, 'must be manager, resource-owner, group:<id> or user:<id>'),
+    .regex(
+      /^(group|user):[a-z0-9][a-z0-9._-]{0,63}$/,
+      'must be manager, resource-owner, resource-owner-manager, group:<id> or user:<id>',
+    ),
 ]);
 export type ApproverSpec = z.infer<typeof approverSpecSchema>;
 
@@ -76,6 +99,11 @@ export const entitlementSchema = z
     maxDuration: durationSchema,
     fields: z.array(fieldSchema).default([]),
     breakGlass: z.object({ ttl: durationSchema }).strict().optional(),
+    /** A licence limit: at most `limit` people hold it at once; beyond it requests wait in line or are refused. */
+    seats: z
+      .object({ limit: z.number().int().min(1).max(1_000_000), whenFull: z.enum(['queue', 'refuse']).default('queue') })
+      .strict()
+      .optional(),
     /** Entitlements (`resource:role`) nobody may hold together with this one. */
     conflicts: z.array(z.string()).default([]),
     /**
@@ -121,8 +149,34 @@ export const slaSchema = z
     reminders: z.array(durationSchema).max(10).default([]),
     escalateAfter: durationSchema.optional(),
     deadline: durationSchema,
+    /** `business`: the durations count the approvers' working hours (policy `calendar`); default: wall-clock time. */
+    clock: z.enum(['wall', 'business']).optional(),
   })
   .strict();
+
+const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a time of day, HH:MM');
+export const weekdaySchema = z.enum(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']);
+export type Weekday = z.infer<typeof weekdaySchema>;
+
+/** Working days and hours: what a business-hours SLA counts, and when reminders may arrive. */
+export const calendarSchema = z
+  .object({
+    /** For people the directory gives no time zone. */
+    timeZone: timeZoneSchema.default('UTC'),
+    workingDays: z.array(weekdaySchema).min(1).default(['mon', 'tue', 'wed', 'thu', 'fri']),
+    hours: z.object({ from: clockTime, to: clockTime }).strict().default({ from: '09:00', to: '17:00' }),
+    /** Local dates (YYYY-MM-DD) nobody works, in every zone. */
+    holidays: z.array(z.iso.date()).default([]),
+    /** A reminder that falls outside working hours waits until this local time on the next working day. */
+    remindAt: clockTime.default('09:00'),
+  })
+  .strict()
+  .refine((c) => c.hours.from < c.hours.to, { message: 'hours.from must be before hours.to', path: ['hours'] })
+  .refine((c) => c.remindAt >= c.hours.from && c.remindAt < c.hours.to, {
+    message: 'remindAt must be within working hours',
+    path: ['remindAt'],
+  });
+export type Calendar = z.infer<typeof calendarSchema>;
 
 export const stageSchema = z
   .object({
@@ -156,6 +210,22 @@ export const ruleSchema = z
   .strict();
 export type Rule = z.infer<typeof ruleSchema>;
 
+/** Refusals a request may ask to be excused from, as an exception with a compensating control. */
+export const exceptableReasonSchema = z.enum(['duration_too_long', 'sod_conflict']);
+export type ExceptableReason = z.infer<typeof exceptableReasonSchema>;
+
+export const exceptionPolicySchema = z
+  .object({
+    /** Which refusals an exception may override; any other refusal still refuses. */
+    allow: z.array(exceptableReasonSchema).min(1),
+    /** Even as an exception, no grant is longer than this. */
+    maxDuration: durationSchema.optional(),
+    /** Stages added after the rule's own (an auto-approved request gets only these). */
+    stages: z.array(stageSchema).min(1),
+  })
+  .strict();
+export type ExceptionPolicy = z.infer<typeof exceptionPolicySchema>;
+
 export const policySchema = z
   .object({
     version: z.string().min(1).max(40),
@@ -166,6 +236,10 @@ export const policySchema = z
     /** Extension beyond this total asks for approval again. */
     extensionWithoutApprovalUpTo: durationSchema.optional(),
     rules: z.array(ruleSchema).min(1),
+    /** Working days, hours and holidays for business-hours SLAs and reminders; absent: wall-clock time only. */
+    calendar: calendarSchema.optional(),
+    /** How requests outside policy are routed; absent: no exceptions, every refusal stands. */
+    exceptions: exceptionPolicySchema.optional(),
   })
   .strict();
 export type Policy = z.infer<typeof policySchema>;
@@ -179,6 +253,19 @@ export const requestInputSchema = z
     duration: durationSchema.optional(),
     fields: z.record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,31}$/), z.string().max(200)).default({}),
     breakGlass: z.boolean().default(false),
+    /** Asks to be excused from a refusal the policy allows exceptions for (a duration over the maximum, an SoD conflict). */
+    exception: z
+      .object({
+        compensatingControl: z
+          .string()
+          .trim()
+          .min(20, 'must describe the compensating control in at least 20 characters')
+          .max(2000),
+        /** Review the grant this often instead of the usual interval; shorter is the point. */
+        reviewEvery: durationSchema.optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type RequestInput = z.infer<typeof requestInputSchema>;
@@ -254,11 +341,23 @@ export interface ResolvedStage {
   remindersMs: number[];
   escalateAfterMs?: number;
   deadlineMs: number;
+  /** Set when the durations count business hours of the approvers' calendar rather than wall-clock time. */
+  clock?: 'business';
+}
+
+/** What an exception excuses, and the control that is meant to make up for it. */
+export interface ExceptionPlan {
+  /** The refusals the exception overrides, as `evaluate` would have given them. */
+  waived: Reason[];
+  compensatingControl: string;
+  reviewEveryMs?: number;
+  /** The names of the stages the exception added (after the rule's own). */
+  stages: string[];
 }
 
 export type Plan =
   | { kind: 'auto-approve'; rule: string }
-  | { kind: 'stages'; rule: string; stages: ResolvedStage[] }
+  | { kind: 'stages'; rule: string; stages: ResolvedStage[]; exception?: ExceptionPlan }
   | { kind: 'break-glass'; rule: string; ttlMs: number; review: ResolvedStage };
 
 export interface GrantSpec {

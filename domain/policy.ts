@@ -10,6 +10,7 @@ import type {
   Plan,
   Reason,
   RequestFacts,
+  RequestInput,
   ResolvedStage,
   Risk,
   Rule,
@@ -36,7 +37,9 @@ export type ReasonCode =
   | 'sod_conflict'
   | 'already_requested'
   | 'no_matching_rule'
-  | 'no_eligible_approvers';
+  | 'no_eligible_approvers'
+  | 'exception_not_allowed'
+  | 'exception_not_needed';
 
 const BREAK_GLASS_RULE = 'break-glass';
 
@@ -104,17 +107,19 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
   }
 
   const risk = entitlement && beneficiary ? assessRisk(facts, config) : undefined;
+  const waived = entitlement ? applyException(facts, entitlement, reasons, config, refuse) : [];
   if (!entitlement || !beneficiary || !risk || reasons.length > 0) {
     return invalid(reasons, risk, existingRequestId);
   }
 
   const ctx: ApproverContext = { config, requester: facts.requester, beneficiary, entitlement, now: facts.now };
   const grantMs = requestedDurationMs(input, entitlement);
-  const plan = planFor(facts, ctx, risk, grantMs);
-  if (!plan) {
+  const rulePlan = planFor(facts, ctx, risk, grantMs);
+  if (!rulePlan) {
     refuse('no_matching_rule', `No policy rule covers ${entitlement.id}; ask security to extend the policy.`);
     return invalid(reasons, risk);
   }
+  const plan = waived.length > 0 ? withException(rulePlan, waived, input, ctx) : rulePlan;
   const stages = plan.kind === 'stages' ? plan.stages : plan.kind === 'break-glass' ? [plan.review] : [];
   for (const stage of stages.filter((s) => s.approvers.length === 0)) {
     refuse(
@@ -132,9 +137,10 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
     target: entitlement.target,
     beneficiary: beneficiary.id,
     durationMs: grantMs,
-    // Break-glass access never outlives its ttl, not even by extension.
-    maxDurationMs: durationMs(
-      input.breakGlass && entitlement.breakGlass ? entitlement.breakGlass.ttl : entitlement.maxDuration,
+    // Break-glass access never outlives its ttl, not even by extension; an approved exception stretches the maximum.
+    maxDurationMs: Math.max(
+      durationMs(input.breakGlass && entitlement.breakGlass ? entitlement.breakGlass.ttl : entitlement.maxDuration),
+      waived.some((r) => r.code === 'duration_too_long') ? grantMs : 0,
     ),
     connector: entitlement.resource.connector,
     fulfillers: resolveFulfillers(ctx),
@@ -143,7 +149,7 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
     ...(extensionWithoutApprovalUpTo !== undefined &&
       !input.breakGlass && { extensionWithoutApprovalMs: durationMs(extensionWithoutApprovalUpTo) }),
   };
-  return { valid: true, reasons: [], risk, plan, grant, policyVersion: config.policy.version };
+  return { valid: true, reasons: [], risk, plan, grant, policyVersion: config.policyVersion };
 }
 
 type Refuse = (code: ReasonCode, message: string, field?: string) => void;
@@ -238,6 +244,67 @@ function checkConflicts(
       'entitlement',
     );
   }
+}
+
+/**
+ * When the request asks to be an exception: if every refusal is one the policy lets an exception override, they are
+ * taken out of `reasons` and returned (the caller adds the exception stages); otherwise they all stand. An exception
+ * that is not allowed, or not needed, is itself a refusal, so nobody tags an ordinary request as an exception.
+ */
+function applyException(
+  facts: RequestFacts,
+  entitlement: Entitlement,
+  reasons: (Reason & { code: ReasonCode })[],
+  config: Config,
+  refuse: Refuse,
+): Reason[] {
+  const { input } = facts;
+  if (!input.exception) return [];
+  const policy = config.policy.exceptions;
+  if (input.breakGlass) {
+    refuse('exception_not_allowed', 'Break-glass access cannot also be an exception.', 'exception');
+    return [];
+  }
+  if (!policy) {
+    refuse('exception_not_allowed', 'This policy allows no exceptions; every refusal stands.', 'exception');
+    return [];
+  }
+  if (reasons.length === 0) {
+    refuse('exception_not_needed', 'The request is within policy; submit it without an exception.', 'exception');
+    return [];
+  }
+  const waivable = (code: string): boolean => (policy.allow as readonly string[]).includes(code);
+  if (!reasons.every((r) => waivable(r.code))) return [];
+  const requested = requestedDurationMs(input, entitlement);
+  if (policy.maxDuration !== undefined && requested > durationMs(policy.maxDuration)) {
+    // The duration refusal is already there; it stands, and says why the exception does not lift it.
+    const tooLong = reasons.find((r) => r.code === 'duration_too_long');
+    if (tooLong)
+      tooLong.message += ` Not even an exception may exceed ${formatDuration(durationMs(policy.maxDuration))}.`;
+    return [];
+  }
+  return reasons.splice(0);
+}
+
+/** The rule's plan with the exception stages after it; an auto-approved request gets only the exception stages. */
+function withException(plan: Plan, waived: Reason[], input: RequestInput, ctx: ApproverContext): Plan {
+  const policy = ctx.config.policy.exceptions;
+  // applyException waives nothing without both, and break-glass never reaches here.
+  if (!policy || !input.exception || plan.kind === 'break-glass') return plan;
+  // Prefixed, so an exception stage never shares a name (and a notification key) with one of the rule's own.
+  const added = policy.stages.map((stage) => resolveStage({ ...stage, name: `exception-${stage.name}` }, ctx));
+  const { compensatingControl, reviewEvery } = input.exception;
+  return {
+    kind: 'stages',
+    rule: plan.rule,
+    stages: [...(plan.kind === 'stages' ? plan.stages : []), ...added],
+    exception: {
+      waived,
+      compensatingControl,
+      ...(reviewEvery !== undefined && { reviewEveryMs: durationMs(reviewEvery) }),
+      stages: added.map((s) => s.name),
+    },
+  };
 }
 
 function planFor(facts: RequestFacts, ctx: ApproverContext, risk: Risk, grantMs: number): Plan | undefined {

@@ -21,7 +21,7 @@ export function registerCatalogRoutes(api: ApiRouter, ctx: AppContext): void {
 /** What a requester needs to fill in a request; connector settings (URLs, secret names) stay private. */
 function catalogOf(config: Config): CatalogBody {
   return {
-    policyVersion: config.policy.version,
+    policyVersion: config.policyVersion,
     resources: config.catalog.resources.map((r) => ({
       id: r.id,
       name: r.name,

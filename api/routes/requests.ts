@@ -8,12 +8,14 @@ import { initialView, type AccessRequestArgs, type RequestView } from '../../wor
 import { canSee, subjectOfView, type Caller } from '../caller';
 import type { AppContext } from '../context';
 import { fieldErrors, notFound, Problem, validationProblem, type FieldError } from '../problem';
+import { previewDiagram, viewDiagram } from '../plan-diagram';
 import type { ApiRouter } from '../router';
 import {
   idempotencyKeyHeader,
   listQuery,
   previewSchema,
   requestInput,
+  requestDetailSchema,
   requestPageSchema,
   requestParams,
   requestViewSchema,
@@ -148,12 +150,13 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
       'by the last view it projected to PostgreSQL.',
     tags: ['requests'],
     params: requestParams,
-    answers: [{ status: 200, description: 'The request.', schema: requestViewSchema }],
+    answers: [{ status: 200, description: 'The request.', schema: requestDetailSchema }],
     problems: [404],
     async handle({ res, params, caller }) {
       const view = await readView(ctx, params.id);
       if (!view || !canSee(caller, subjectOfView(view))) throw notFound('request');
-      res.json(view);
+      const planDiagram = viewDiagram(view, config);
+      res.json({ ...view, ...(planDiagram !== undefined && { planDiagram }) });
     },
   });
 
@@ -215,7 +218,7 @@ function catalogMisfits(config: Config, caller: Caller, input: RequestInput): Fi
 }
 
 function toPreview(evaluation: Evaluation, config: Config): Preview {
-  const base = { policyVersion: config.policy.version, risk: evaluation.risk };
+  const base = { policyVersion: config.policyVersion, risk: evaluation.risk };
   if (!evaluation.valid) {
     return {
       ...base,
@@ -249,5 +252,17 @@ function toPreview(evaluation: Evaluation, config: Config): Preview {
       maxDuration: formatDuration(grant.maxDurationMs),
       connector: grant.connector.type,
     },
+    ...(plan.kind === 'stages' &&
+      plan.exception && {
+        exception: {
+          waived: plan.exception.waived,
+          compensatingControl: plan.exception.compensatingControl,
+          ...(plan.exception.reviewEveryMs !== undefined && {
+            reviewEvery: formatDuration(plan.exception.reviewEveryMs),
+          }),
+          stages: plan.exception.stages,
+        },
+      }),
+    planDiagram: previewDiagram(evaluation, config),
   };
 }

@@ -9,7 +9,7 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { parse } from 'yaml';
 import { createActivities } from '../../activities';
-import { interpolateEnv, parseConfigs, type Config } from '../../domain/config';
+import { interpolateEnv, parseConfigs, type Config, type PolicySource } from '../../domain/config';
 import type { RequestInput } from '../../domain/model';
 import { createPool, type Pool } from '../../platform/db';
 import { createLogger } from '../../platform/logger';
@@ -105,6 +105,8 @@ export interface EnvOptions {
   title: string;
   /** Adjusts the demo configuration (receiver URL already filled in). */
   configure?: (raw: RawConfig) => RawConfig;
+  /** The files the policy version is digested from, as loadConfig gives them; default: the label alone. */
+  source?: PolicySource;
 }
 
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
@@ -117,7 +119,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
 
   const raw = demoRaw({ ...process.env, GRANTFLOW_WEBHOOK_RECEIVER_URL: receiverUrl });
   const adjusted = opts.configure ? opts.configure(raw) : raw;
-  const config = parseConfigs(adjusted);
+  const config = parseConfigs(adjusted, undefined, opts.source);
   const pool = createPool(process.env.DATABASE_URL as string);
   const taskQueue = `test-${opts.title.replace(/[^a-zA-Z0-9]+/g, '-')}-${uniqueId('q')}`;
   const nativeConnection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });

@@ -23,6 +23,8 @@ async function newChain(): Promise<Chain> {
   const schema = `audit_test_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   await admin.query(`CREATE TABLE ${schema}.audit_events (LIKE public.audit_events INCLUDING ALL)`);
+  // Lists and exports show each event's policy version from the request's projection.
+  await admin.query(`CREATE TABLE ${schema}.requests (LIKE public.requests INCLUDING ALL)`);
   const open = () =>
     new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 5, options: `-c search_path=${schema}` });
   const pool = open();
@@ -230,7 +232,7 @@ describe('audit reads', () => {
     let csv = '';
     for await (const chunk of c.audit.exportCsv()) csv += chunk;
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('seq,event_id,request_id,at,actor,action,data,prev_hash,hash');
+    expect(lines[0]).toBe('seq,event_id,request_id,at,actor,action,data,prev_hash,hash,policy_version');
     expect(csv).toContain(`"'=HYPERLINK(""http://evil"")"`);
     expect(csv).toContain('"{""comment"":""a, \\""quoted\\""\\nline""}"');
     expect(csv.endsWith('\r\n')).toBe(true);

@@ -1,0 +1,149 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { signDevToken } from '../../api/auth';
+import { readConfigDocuments } from '../../platform/config-files';
+import type { RequestView } from '../../workflows/messages';
+import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+import { createTestApp } from '../helpers/api';
+
+jest.setTimeout(90_000);
+
+const SECRET = 'policy-test-secret-0123456789abcdef';
+const tag = uniqueId('p').replace(/[^a-z0-9-]/g, '');
+const pia = `pia-${tag}`;
+const justification = 'Needed for the quarterly analytics report';
+const { source } = readConfigDocuments('config/demo', {});
+
+let env: TestEnv;
+let app: Express;
+
+beforeAll(async () => {
+  env = await startEnv({
+    title: 'policy',
+    // The version as deployed: the label and the digest of the files on disk.
+    source,
+    configure: (raw) => {
+      raw.directory.users.push({
+        id: pia,
+        name: 'Pia "Quote" <b>Bold</b>',
+        department: 'engineering',
+        manager: 'bob',
+        groups: ['engineering'],
+      });
+      return raw;
+    },
+  });
+  app = createTestApp(env, SECRET);
+});
+afterAll(async () => {
+  await env?.stop();
+});
+
+const as = async (userId: string) => `Bearer ${await signDevToken({ userId, secret: SECRET })}`;
+const get = async (userId: string, path: string) =>
+  request(app)
+    .get(path)
+    .set('Authorization', await as(userId));
+const post = async (userId: string, path: string, body: unknown) =>
+  request(app)
+    .post(path)
+    .set('Authorization', await as(userId))
+    .send(body as object);
+
+describe('GET /v1/policy', () => {
+  test('answers the version (label and digest of the files) and the rules in order, to anyone signed in', async () => {
+    expect((await request(app).get('/v1/policy')).status).toBe(401);
+    const res = await get(pia, '/v1/policy');
+    expect(res.status).toBe(200);
+    expect(res.body.version).toBe(`2026-11-23.1@${source.sha256.slice(0, 12)}`);
+    expect(res.body).toMatchObject({ label: '2026-11-23.1', sha256: source.sha256, files: source.files });
+    expect(res.body.rules.map((r: { name: string }) => r.name)).toEqual(env.config.policy.rules.map((r) => r.name));
+    expect(res.body.rules[0]).toMatchObject({
+      name: 'low-risk-auto-approve',
+      plan: 'auto-approve',
+      conditions: ['sensitivity is low', 'not privileged', 'risk at most medium'],
+    });
+    expect(res.body.exceptions).toMatchObject({ allow: ['duration_too_long', 'sod_conflict'] });
+    expect(res.body.diagram).toMatch(/^flowchart TD\n/);
+    // Connector settings stay private here as in the catalog.
+    expect(JSON.stringify(res.body)).not.toMatch(/connectionEnv|secretEnv|http:\/\//);
+  });
+});
+
+describe('plans as pictures', () => {
+  test('the preview carries the plan as a Mermaid flowchart, with names escaped', async () => {
+    const res = await post(pia, '/v1/requests/preview', { entitlement: 'payroll:viewer', justification });
+    expect(res.status).toBe(200);
+    const diagram: string = res.body.planDiagram;
+    expect(diagram).toMatch(/^flowchart TD\n/);
+    expect(diagram).toContain('request(["payroll:viewer for Pia #34;Quote#34; #60;b#62;Bold#60;/b#62; (');
+    const order = ['1. manager', '2. resource-owner', '3. security'].map((s) => diagram.indexOf(s));
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(diagram).toContain('any 1 of: Carol Chen (carol)');
+    expect(diagram).toContain('rule: critical<br/>sensitivity is critical<br/>risk critical (80)<br/>');
+    expect(diagram).toContain('escalate after P1D');
+  });
+
+  test('an SoD exception previews with its control and the extra stages; without a control it is refused', async () => {
+    const body = { entitlement: 'payroll:viewer', justification };
+    const refused = await post(pia, '/v1/requests/preview', { ...body, exception: {} });
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors).toEqual([expect.objectContaining({ field: 'exception.compensatingControl' })]);
+    // Within policy (pia holds nothing on payroll), so an exception is not needed.
+    const control = { compensatingControl: 'Finance reviews each payroll run weekly.' };
+    const notNeeded = await post(pia, '/v1/requests/preview', { ...body, exception: control });
+    expect(notNeeded.body).toMatchObject({ valid: false, reasons: [{ code: 'exception_not_needed' }] });
+
+    // Once pia has asked for the approver role, viewing conflicts with it: as an exception it goes to extra stages.
+    const approver = await post(pia, '/v1/requests', { entitlement: 'payroll:approver', justification });
+    expect(approver.status).toBe(201);
+    await env.waitFor((approver.body as RequestView).id, (v) => v.status === 'pending_approval');
+    expect((await post(pia, '/v1/requests/preview', body)).body.reasons).toEqual([
+      expect.objectContaining({ code: 'sod_conflict' }),
+    ]);
+    const exception = await post(pia, '/v1/requests/preview', { ...body, exception: control });
+    expect(exception.body).toMatchObject({
+      valid: true,
+      exception: { waived: [{ code: 'sod_conflict' }], compensatingControl: control.compensatingControl },
+    });
+    expect(exception.body.plan.stages.map((s: { name: string }) => s.name)).toEqual([
+      'manager',
+      'resource-owner',
+      'security',
+      'exception-security',
+      'exception-owner-manager',
+    ]);
+    expect(exception.body.planDiagram).toContain('exception to: sod_conflict<br/>control: Finance reviews');
+    expect(exception.body.planDiagram).toContain(
+      '5. exception-owner-manager (exception)<br/>any 1 of: Erin Evans (erin)',
+    );
+  });
+
+  test('the view shows the plan with its stage status, and the audit export the policy version', async () => {
+    const submitted = await post(pia, '/v1/requests', { entitlement: 'analytics-db:read', justification });
+    expect(submitted.status).toBe(201);
+    const id = (submitted.body as RequestView).id;
+    await env.waitFor(id, (v) => v.status === 'pending_approval');
+    const view = await get(pia, `/v1/requests/${id}`);
+    expect(view.status).toBe(200);
+    expect(view.body.plan.policyVersion).toBe(`2026-11-23.1@${source.sha256.slice(0, 12)}`);
+    expect(view.body.planDiagram).toContain('1. manager<br/>any 1 of: Bob Brown (bob)<br/>opened ');
+    expect(view.body.planDiagram).toContain('class s1 open');
+
+    const decided = await post('bob', `/v1/requests/${id}/decisions`, { decision: 'approve' });
+    expect(decided.status).toBe(200);
+    const after = await get(pia, `/v1/requests/${id}`);
+    expect(after.body.planDiagram).toContain('class s1 approved');
+    expect(after.body.planDiagram).toMatch(/Bob Brown \(bob\) approved \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+
+    const json = await get('dave', `/v1/audit/export?requestId=${id}`);
+    const events = JSON.parse(json.text) as { action: string; policyVersion?: string }[];
+    expect(events.length).toBeGreaterThan(2);
+    for (const e of events) expect(e.policyVersion).toBe(view.body.plan.policyVersion);
+    const csv = await get('dave', `/v1/audit/export?format=csv&requestId=${id}`);
+    const [header, first] = csv.text.split('\r\n');
+    expect(header?.split(',').at(-1)).toBe('policy_version');
+    expect(first?.split(',').at(-1)).toBe(view.body.plan.policyVersion);
+  });
+});
