@@ -13,7 +13,7 @@ async function main(): Promise<void> {
   const env = parseEnv(apiEnvSchema);
   const log = createLogger('api', env.LOG_LEVEL);
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
-  await migrate(env.DATABASE_URL, log);
+  if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });

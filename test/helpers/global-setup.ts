@@ -25,6 +25,7 @@ export default async function globalSetup(): Promise<void> {
   const state = JSON.parse(fs.readFileSync(statePath, 'utf8')) as StackState;
   process.env.GRANTFLOW_TEST_STACK = statePath;
   process.env.DATABASE_URL = state.databaseUrl;
+  process.env.GRANTFLOW_TEST_ADMIN_DATABASE_URL = state.adminDatabaseUrl;
   process.env.GRANTFLOW_ANALYTICS_DATABASE_URL = state.analyticsDatabaseUrl;
   process.env.TEMPORAL_ADDRESS = state.temporalAddress;
 }
