@@ -88,8 +88,13 @@ export const MIN_KEY_BYTES = 32;
 export function parseKeyring(text: string, where: string): AuditKeyring {
   const keys = new Map<string, Buffer>();
   let current: string | undefined;
-  for (const entry of text.split(/[\n,]/).map((s) => s.trim())) {
-    if (entry === '' || entry.startsWith('#')) continue;
+  const entries = text
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('#'))
+    .flatMap((line) => line.split(','))
+    .map((e) => e.trim());
+  for (const entry of entries) {
+    if (entry === '') continue;
     const colon = entry.indexOf(':');
     const id = entry.slice(0, colon);
     const secret = entry.slice(colon + 1);

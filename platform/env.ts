@@ -34,6 +34,8 @@ const common = {
 export const workerEnvSchema = z.object({
   ...common,
   GRANTFLOW_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
+  /** Also send the deprecated, replayable v1 signature, for a gateway that has not moved to v2 (this release only). */
+  GRANTFLOW_WEBHOOK_SIGNATURE_V1: z.enum(['true', 'false']).default('false'),
   /** A Slack-compatible incoming webhook for notifications; unset means notifications go to the log only. */
   GRANTFLOW_NOTIFY_WEBHOOK_URL: z.url().optional(),
   GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),

@@ -108,10 +108,10 @@ export function registerAuditRoutes(api: ApiRouter, ctx: AppContext): void {
     method: 'get',
     path: '/v1/audit/checkpoints/key',
     operationId: 'getAuditCheckpointKey',
-    summary: 'The Ed25519 public key that verifies audit checkpoints',
-    description: 'Public. Auditors should pin it out of band: a key fetched from the system under audit proves little.',
+    summary: 'The Ed25519 public key that verifies audit checkpoints (any authenticated caller)',
+    description:
+      'Not secret, but auditors should pin it out of band: a key fetched from the system under audit proves little.',
     tags: ['audit'],
-    public: true,
     answers: [{ status: 200, description: 'The public key (PEM and JWK) and its id.', schema: checkpointKeySchema }],
     problems: [404],
     async handle({ res }) {
