@@ -97,7 +97,7 @@ export function verifyExport(doc: unknown, pinnedKey?: KeyObject, newerCheckpoin
 
 function readKey(file: string): KeyObject {
   const text = fs.readFileSync(file, 'utf8');
-  if (text.includes('-----BEGIN')) return importPublicKey(text);
+  if (text.trimStart().startsWith('-----BEGIN')) return importPublicKey(text);
   const json = JSON.parse(text) as { pem?: string; jwk?: Record<string, unknown> } & Record<string, unknown>;
   if (typeof json.pem === 'string') return importPublicKey(json.pem);
   return importPublicKey(json.jwk ?? json);
