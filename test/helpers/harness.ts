@@ -21,6 +21,7 @@ import { createReceiver } from '../../scripts/webhook-receiver';
 import { accessRequest } from '../../workflows';
 import { getRequestQuery, workflowIdFor, type RequestView } from '../../workflows/messages';
 import { createWorker } from '../../worker/create-worker';
+import { AUDIT_HMAC_KEYS } from './audit-settings';
 import { isRoleMember } from './roles';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
@@ -28,7 +29,6 @@ process.env.GRANTFLOW_WEBHOOK_SECRET = WEBHOOK_SECRET;
 
 // One HMAC keyring for every suite (they share the chain in the test database); a signing key and a checkpoint file
 // of this test file's own, so one suite's checkpoints never look forged to another's key.
-export const AUDIT_HMAC_KEYS = 'test-k1:test-audit-hmac-key-0123456789-abcdefghijklmnop';
 process.env.GRANTFLOW_AUDIT_HMAC_KEYS = AUDIT_HMAC_KEYS;
 process.env.GRANTFLOW_AUDIT_SIGNING_KEY = generateKeyPairSync('ed25519')
   .privateKey.export({ type: 'pkcs8', format: 'pem' })
