@@ -13,9 +13,10 @@ async function main(): Promise<void> {
   const log = createLogger('worker', env.LOG_LEVEL);
   installRuntime(log);
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
+  // Before any connection: a missing or bad key stops the process at once, naming the variable.
+  const auditSettings = auditSettingsFromEnv(process.env);
   if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
-  const auditSettings = auditSettingsFromEnv(process.env);
   // The worker signs the chain head periodically; the API signs on demand (and before each JSON export).
   const stopCheckpoints =
     auditSettings.checkpointIntervalMs > 0
