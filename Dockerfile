@@ -29,6 +29,8 @@ ENV NPM_CONFIG_UPDATE_NOTIFIER=false \
 # Code and dependencies stay owned by root: the process can read them but not rewrite them.
 COPY --from=deps /app/node_modules ./node_modules
 COPY . .
+# The audit keys and checkpoints (a volume in compose): the one place the app writes, owned by the user it runs as.
+RUN mkdir -p /var/lib/grantflow/audit && chown -R node:node /var/lib/grantflow && chmod 700 /var/lib/grantflow/audit
 USER node
 EXPOSE 8080 8090
 CMD ["npx", "tsx", "api/main.ts"]

@@ -1,40 +1,28 @@
-import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
+import {
+  canonicalJson,
+  chainHash,
+  createVerifier,
+  eventMac,
+  GENESIS_HASH,
+  type AuditKeyring,
+  type AuditRecord,
+  type Checkpoint,
+  type Finding,
+  type HashedContent,
+  type VerifyReport,
+} from './audit-chain';
+import type { Checkpointer } from './audit-checkpoints';
 import { inTransaction, lockName } from './transaction';
 import type { AuditEventInput } from './types';
 
-/** The `prev_hash` of the first event. */
-export const GENESIS_HASH = '0'.repeat(64);
+export { canonicalJson, GENESIS_HASH, type AuditRecord } from './audit-chain';
+
 const CHAIN_LOCK = 'grantflow:audit-chain';
 const PAGE = 1000;
 
-/** An event as stored: its place in the chain and the hashes that tie it to its predecessor. */
-export interface AuditRecord {
-  seq: number;
-  eventId: string;
-  requestId?: string;
-  actor: string;
-  action: string;
-  at: string;
-  data: Record<string, unknown>;
-  prevHash: string;
-  hash: string;
-  /**
-   * The policy version the event's request was decided under, from its projected view: shown beside the event in
-   * lists and exports, not part of the hashed content (the request records it once, not every event).
-   */
-  policyVersion?: string;
-}
-
-export type VerifyResult =
-  | {
-      ok: true;
-      count: number;
-      /** The last hash: kept outside the database, it also shows later whether the tail was cut. */
-      head: string;
-    }
-  | { ok: false; count: number; brokenAt: { seq: number; eventId: string; reason: string } };
+export type VerifyResult = VerifyReport;
 
 export interface AuditQuery {
   /** Inclusive lower bound on `at` (ISO-8601). */
@@ -45,6 +33,8 @@ export interface AuditQuery {
   limit: number;
   /** The `seq` of the last event of the previous page. */
   after?: number;
+  /** Inclusive upper bound on `seq` (an export stops at its checkpoint). */
+  upTo?: number;
 }
 
 export interface AuditPage {
@@ -53,37 +43,74 @@ export interface AuditPage {
   next?: number;
 }
 
-type HashedContent = Pick<AuditRecord, 'eventId' | 'requestId' | 'actor' | 'action' | 'at' | 'data'>;
-
-/** JSON with object keys sorted at every depth, so equal content always hashes alike. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+/**
+ * Appends the events not yet present, in order, continuing the chain, inside the caller's transaction (so an event
+ * and the state it records can commit together). Safe to repeat (event ids are unique) and to run concurrently: the
+ * chain lock, held until the caller commits, gives every event its predecessor's seq + 1 and hash. It is the only
+ * writer of `audit_events`: a row inserted any other way would break the chain's dense seqs.
+ */
+export async function appendAudit(
+  client: pg.PoolClient | pg.Client,
+  keyring: AuditKeyring,
+  events: readonly AuditEventInput[],
+): Promise<void> {
+  const unique: HashedContent[] = [];
+  const seen = new Set<string>();
+  for (const e of events) {
+    if (seen.has(e.eventId)) continue;
+    seen.add(e.eventId);
+    unique.push(normalise(e));
   }
-  return JSON.stringify(value) ?? 'null';
+  if (unique.length === 0) return;
+  const key = keyring.keys.get(keyring.current);
+  if (!key) throw new Error(`The current audit key "${keyring.current}" is not in the keyring.`);
+  await lockName(client, CHAIN_LOCK);
+  const present = await client.query<{ event_id: string }>(
+    'SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])',
+    [unique.map((e) => e.eventId)],
+  );
+  const known = new Set(present.rows.map((r) => r.event_id));
+  const fresh = unique.filter((e) => !known.has(e.eventId));
+  if (fresh.length === 0) return;
+  const head = await client.query<{ seq: string; hash: string }>(
+    'SELECT seq, hash FROM audit_events ORDER BY seq DESC LIMIT 1',
+  );
+  let seq = Number(head.rows[0]?.seq ?? 0);
+  let prevHash = head.rows[0]?.hash ?? GENESIS_HASH;
+  for (const e of fresh) {
+    seq += 1;
+    const hash = chainHash(prevHash, seq, e);
+    await client.query(
+      `INSERT INTO audit_events (seq, event_id, request_id, actor, action, at, data, prev_hash, hash, key_id, mac)
+       VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9, $10, $11)`,
+      [
+        seq,
+        e.eventId,
+        e.requestId ?? null,
+        e.actor,
+        e.action,
+        e.at,
+        JSON.stringify(e.data),
+        prevHash,
+        hash,
+        keyring.current,
+        eventMac(key, keyring.current, hash),
+      ],
+    );
+    prevHash = hash;
+  }
 }
 
-export function hashEvent(prevHash: string, e: HashedContent): string {
-  const content = {
-    eventId: e.eventId,
-    requestId: e.requestId ?? null,
-    actor: e.actor,
-    action: e.action,
-    at: e.at,
-    data: e.data,
-  };
-  return createHash('sha256')
-    .update(prevHash + canonicalJson(content), 'utf8')
-    .digest('hex');
+export interface AuditLogOptions {
+  keyring: AuditKeyring;
+  /** Signs and reads checkpoints; without one, verify holds the chain against none. */
+  checkpoints?: Checkpointer;
 }
 
 export type AuditLog = ReturnType<typeof createAuditLog>;
 
-export function createAuditLog(pool: pg.Pool) {
+export function createAuditLog(pool: pg.Pool, opts: AuditLogOptions) {
+  const { keyring, checkpoints } = opts;
   // Group commit: appends that arrive while a chain transaction is running wait and go together in the next one,
   // so concurrent workflows share one lock acquisition and one commit instead of queueing on the lock one by one.
   const GROUP_LIMIT = 200;
@@ -120,79 +147,47 @@ export function createAuditLog(pool: pg.Pool) {
   }
 
   async function appendNow(events: readonly AuditEventInput[]): Promise<void> {
-    const unique: HashedContent[] = [];
-    const seen = new Set<string>();
-    for (const e of events) {
-      if (seen.has(e.eventId)) continue;
-      seen.add(e.eventId);
-      unique.push(normalise(e));
-    }
-    if (unique.length === 0) return;
-    await inTransaction(pool, async (client) => {
-      // One writer at a time: every event must see the hash its predecessor committed.
-      await lockName(client, CHAIN_LOCK);
-      const present = await client.query<{ event_id: string }>(
-        'SELECT event_id FROM audit_events WHERE event_id = ANY($1::text[])',
-        [unique.map((e) => e.eventId)],
-      );
-      const known = new Set(present.rows.map((r) => r.event_id));
-      const fresh = unique.filter((e) => !known.has(e.eventId));
-      if (fresh.length === 0) return;
-      const head = await client.query<{ hash: string }>('SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1');
-      let prevHash = head.rows[0]?.hash ?? GENESIS_HASH;
-      for (const e of fresh) {
-        const hash = hashEvent(prevHash, e);
-        await client.query(
-          `INSERT INTO audit_events (event_id, request_id, actor, action, at, data, prev_hash, hash)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)`,
-          [e.eventId, e.requestId ?? null, e.actor, e.action, e.at, JSON.stringify(e.data), prevHash, hash],
-        );
-        prevHash = hash;
-      }
-    });
+    await inTransaction(pool, (client) => appendAudit(client, keyring, events));
   }
 
-  /** Walks the whole chain in order and names the first event whose link or content does not hold. */
+  /**
+   * Walks the whole chain in order with the HMAC keys and holds it against the newest checkpoint in the sink; every
+   * break is named (changed, missing, reordered, tail cut, a checkpoint that is forged or does not match).
+   */
   async function verify(): Promise<VerifyResult> {
-    let expected = GENESIS_HASH;
-    let count = 0;
+    const newest = checkpoints ? await checkpoints.newest() : { rejected: [] };
+    const verifier = createVerifier({ keyring, ...(newest.checkpoint && { checkpoint: newest.checkpoint }) });
     let after = 0;
     for (;;) {
       const { rows } = await pool.query<Row>(`${SELECT} WHERE seq > $1 ORDER BY seq LIMIT $2`, [after, PAGE]);
       for (const row of rows) {
         const r = toRecord(row);
-        const broken = (reason: string): VerifyResult => ({
-          ok: false,
-          count,
-          brokenAt: { seq: r.seq, eventId: r.eventId, reason },
-        });
-        if (r.prevHash !== expected) {
-          return broken(
-            'prev_hash does not match the hash of the event before it: an event was removed, inserted or reordered',
-          );
-        }
-        if (hashEvent(r.prevHash, r) !== r.hash) return broken('the content does not match its hash: it was altered');
-        expected = r.hash;
-        count += 1;
+        verifier.push(r);
         after = r.seq;
       }
-      if (rows.length < PAGE) return { ok: true, count, head: expected };
+      if (rows.length < PAGE) break;
     }
+    const report = verifier.finish();
+    const forged: Finding[] = newest.rejected.map((r) => ({
+      kind: 'checkpoint_forged',
+      seq: r.seq ?? 0,
+      message: `A checkpoint in ${checkpoints?.where ?? 'the sink'} cannot be trusted: ${r.problem}.`,
+    }));
+    return forged.length ? { ...report, ok: false, findings: [...forged, ...report.findings] } : report;
   }
 
   async function list(query: AuditQuery): Promise<AuditPage> {
     const limit = Math.min(Math.max(Math.trunc(query.limit), 1), PAGE);
     const { rows } = await pool.query<Row>(
-      `SELECT a.seq, a.event_id, a.request_id, a.actor, a.action, a.at, a.data, a.prev_hash, a.hash,
-              r.view->'plan'->>'policyVersion' AS policy_version
-         FROM audit_events a LEFT JOIN requests r ON r.id = a.request_id
-       WHERE a.seq > $1
-         AND ($2::timestamptz IS NULL OR a.at >= $2)
-         AND ($3::timestamptz IS NULL OR a.at < $3)
-         AND ($4::text IS NULL OR a.request_id = $4)
-       ORDER BY a.seq
+      `${SELECT}
+       WHERE seq > $1
+         AND ($2::timestamptz IS NULL OR at >= $2)
+         AND ($3::timestamptz IS NULL OR at < $3)
+         AND ($4::text IS NULL OR request_id = $4)
+         AND ($6::bigint IS NULL OR seq <= $6)
+       ORDER BY seq
        LIMIT $5`,
-      [query.after ?? 0, query.from ?? null, query.to ?? null, query.requestId ?? null, limit],
+      [query.after ?? 0, query.from ?? null, query.to ?? null, query.requestId ?? null, limit, query.upTo ?? null],
     );
     const events = rows.map(toRecord);
     const last = events.at(-1);
@@ -210,23 +205,41 @@ export function createAuditLog(pool: pg.Pool) {
   }
 
   /** CSV (RFC 4180) with a header line; `data` is its canonical JSON. */
-  async function* exportCsv(filter: Omit<AuditQuery, 'limit' | 'after'> = {}): AsyncGenerator<string> {
+  async function* exportCsv(filter: Omit<AuditQuery, 'limit' | 'after' | 'upTo'> = {}): AsyncGenerator<string> {
     yield `${CSV_COLUMNS.join(',')}\r\n`;
     for await (const r of records(filter)) yield toCsvLine(r);
   }
 
-  /** One JSON array, streamed element by element. */
-  async function* exportJson(filter: Omit<AuditQuery, 'limit' | 'after'> = {}): AsyncGenerator<string> {
+  /**
+   * One JSON document, streamed event by event: the events up to the checkpoint and the checkpoint itself, so an
+   * auditor can verify the export offline with only the public key (`npm run audit:verify -- export.json`).
+   */
+  async function* exportJson(
+    filter: Omit<AuditQuery, 'limit' | 'after' | 'upTo'> = {},
+    checkpoint?: Checkpoint,
+  ): AsyncGenerator<string> {
+    const complete = filter.from === undefined && filter.to === undefined && filter.requestId === undefined;
+    const head = {
+      format: EXPORT_FORMAT,
+      version: 1,
+      exportedAt: new Date().toISOString(),
+      // Only an unfiltered export holds every link from the first event to the checkpoint.
+      complete,
+      filter,
+      checkpoint: checkpoint ?? null,
+      publicKey: checkpoints ? checkpoints.publicKey() : null,
+    };
+    const opening = JSON.stringify(head);
+    yield `${opening.slice(0, -1)},"events":[`;
     let first = true;
-    yield '[';
-    for await (const r of records(filter)) {
+    for await (const r of records({ ...filter, ...(checkpoint && { upTo: checkpoint.seq }) })) {
       yield `${first ? '\n' : ',\n'}${JSON.stringify(r)}`;
       first = false;
     }
-    yield '\n]\n';
+    yield '\n]}\n';
   }
 
-  return { append, verify, list, records, exportCsv, exportJson };
+  return { append, verify, list, records, exportCsv, exportJson, checkpoints };
 }
 
 interface Row {
@@ -239,10 +252,15 @@ interface Row {
   data: Record<string, unknown>;
   prev_hash: string;
   hash: string;
-  policy_version?: string | null;
+  key_id: string | null;
+  mac: string | null;
 }
 
-const SELECT = 'SELECT seq, event_id, request_id, actor, action, at, data, prev_hash, hash FROM audit_events';
+const SELECT =
+  'SELECT seq, event_id, request_id, actor, action, at, data, prev_hash, hash, key_id, mac FROM audit_events';
+
+/** The `format` of a JSON export. */
+export const EXPORT_FORMAT = 'grantflow-audit-export';
 
 function toRecord(row: Row): AuditRecord {
   return {
@@ -255,7 +273,8 @@ function toRecord(row: Row): AuditRecord {
     data: row.data,
     prevHash: row.prev_hash,
     hash: row.hash,
-    ...(row.policy_version != null && { policyVersion: row.policy_version }),
+    ...(row.key_id !== null && { keyId: row.key_id }),
+    ...(row.mac !== null && { mac: row.mac }),
   };
 }
 
@@ -285,7 +304,6 @@ function normalise(e: AuditEventInput): HashedContent {
   };
 }
 
-// policy_version comes last: it is beside the chain, not in it, and earlier columns keep their places.
 const CSV_COLUMNS = [
   'seq',
   'event_id',
@@ -296,12 +314,14 @@ const CSV_COLUMNS = [
   'data',
   'prev_hash',
   'hash',
-  'policy_version',
+  'key_id',
+  'mac',
 ] as const;
 
 function toCsvLine(r: AuditRecord): string {
   const cells = [String(r.seq), r.eventId, r.requestId ?? '', r.at, r.actor, r.action, canonicalJson(r.data)];
-  return `${[...cells.map(csvCell), r.prevHash, r.hash, csvCell(r.policyVersion ?? '')].join(',')}\r\n`;
+  const tail = [r.prevHash, r.hash, csvCell(r.keyId ?? ''), r.mac ?? ''];
+  return `${[...cells.map(csvCell), ...tail].join(',')}\r\n`;
 }
 
 function csvCell(value: string): string {

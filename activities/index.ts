@@ -5,6 +5,7 @@ import { FINAL_STATUSES, type Evaluation, type GrantSpec, type Status } from '..
 import { evaluate, personOf, sodCircle } from '../domain/policy';
 import type { Logger } from '../platform/logger';
 import { createAuditLog } from './audit';
+import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './audit-settings';
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
 import { inTransaction, lockName } from './transaction';
@@ -27,6 +28,8 @@ export interface ActivityDeps {
   notifyWebhookUrl?: string;
   /** How long one connector or chat call may take (default 10 s); activity timeouts must allow for it. */
   callTimeoutMs?: number;
+  /** The audit chain's keys and checkpoint sink; default read from `env` (GRANTFLOW_AUDIT_*). */
+  auditSettings?: AuditSettings;
 }
 
 export function createActivities(deps: ActivityDeps): Activities {
@@ -34,7 +37,11 @@ export function createActivities(deps: ActivityDeps): Activities {
   const env: Record<string, string | undefined> = { ...process.env };
   for (const [name, value] of Object.entries(deps.env ?? {})) if (typeof value === 'string') env[name] = value;
   const timeoutMs = deps.callTimeoutMs ?? 10_000;
-  const audit = createAuditLog(pool);
+  const auditSettings = deps.auditSettings ?? auditSettingsFromEnv(env);
+  const audit = createAuditLog(pool, {
+    keyring: auditSettings.keyring,
+    checkpoints: checkpointerFor(auditSettings, pool, log),
+  });
   const notifier = createNotifier({
     pool,
     log,

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../domain';
 import { createAuditLog } from '../activities/audit';
+import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from '../activities/audit-settings';
 import type { Logger } from '../platform/logger';
 import type { Authenticator } from './auth';
 import { authenticate } from './caller';
@@ -36,6 +37,8 @@ export interface AppDeps {
   taskQueue: string;
   /** Writes (submit, preview, messages) per caller per minute; default 60. */
   rateLimitPerMinute?: number;
+  /** The audit chain's keys and checkpoint sink; default read from process.env (GRANTFLOW_AUDIT_*). */
+  auditSettings?: AuditSettings;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -43,13 +46,17 @@ const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 
 /** The HTTP API over injected dependencies; `main.ts` listens, tests drive it with supertest. */
 export function createApp(deps: AppDeps): Express {
+  const auditSettings = deps.auditSettings ?? auditSettingsFromEnv(process.env);
   const ctx: AppContext = {
     config: deps.config,
     log: deps.log,
     pool: deps.pool,
     client: deps.client,
     store: createRequestStore(deps.pool),
-    audit: createAuditLog(deps.pool),
+    audit: createAuditLog(deps.pool, {
+      keyring: auditSettings.keyring,
+      checkpoints: checkpointerFor(auditSettings, deps.pool, deps.log),
+    }),
     workflows: createWorkflowGateway(deps.client, deps.taskQueue),
     metrics: createMetrics(),
   };

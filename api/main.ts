@@ -4,6 +4,7 @@ import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
 import { apiEnvSchema, parseEnv } from '../platform/env';
 import { createLogger } from '../platform/logger';
+import { auditSettingsFromEnv } from '../activities/audit-settings';
 import { createApp } from './app';
 import { authenticatorFromEnv } from './auth';
 
@@ -13,7 +14,9 @@ async function main(): Promise<void> {
   const env = parseEnv(apiEnvSchema);
   const log = createLogger('api', env.LOG_LEVEL);
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
-  await migrate(env.DATABASE_URL, log);
+  // Before any connection: a missing or bad key stops the process at once, naming the variable.
+  const auditSettings = auditSettingsFromEnv(process.env);
+  if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
@@ -25,6 +28,7 @@ async function main(): Promise<void> {
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,
+    auditSettings,
   });
   const server: Server = app.listen(env.PORT, () => {
     log.info({ port: env.PORT, temporal: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE }, 'api listening');

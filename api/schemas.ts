@@ -378,25 +378,74 @@ const auditEventSchema = z
     at: z.string(),
     data: z.record(z.string(), z.unknown()),
     prevHash: z.string(),
-    hash: z.string(),
-    policyVersion: z.string().optional().meta({
-      description: "The policy version the event's request was decided under (beside the chain, not hashed).",
-    }),
+    hash: z.string().meta({ description: 'SHA-256 over prevHash and the canonical content with seq: public.' }),
+    keyId: z.string().optional().meta({ description: 'The HMAC key that made `mac`; absent on unkeyed events.' }),
+    mac: z.string().optional().meta({ description: 'HMAC-SHA256 of keyId and hash, under a key not in the database.' }),
   })
   .meta({ id: 'AuditEvent' });
 export const auditPageSchema = z
   .object({ events: z.array(auditEventSchema), next: z.number().int().optional() })
   .meta({ id: 'AuditPage' });
-export const auditExportSchema = z.array(auditEventSchema);
+export const checkpointSchema = z
+  .object({
+    version: z.literal(1),
+    seq: z.number().int(),
+    hash: z.string(),
+    at: z.string(),
+    keyId: z.string(),
+    signature: z.string().meta({ description: 'Ed25519 over the canonical JSON of the other fields, base64url.' }),
+  })
+  .meta({ id: 'AuditCheckpoint' });
+export const checkpointKeySchema = z
+  .object({
+    keyId: z.string(),
+    algorithm: z.literal('Ed25519'),
+    pem: z.string(),
+    jwk: z.record(z.string(), z.string()),
+  })
+  .meta({ id: 'AuditCheckpointKey' });
+export const auditExportSchema = z
+  .object({
+    format: z.literal('grantflow-audit-export'),
+    version: z.literal(1),
+    exportedAt: z.string(),
+    complete: z.boolean().meta({ description: 'Unfiltered: every event from the first to the checkpoint.' }),
+    filter: z.record(z.string(), z.string()),
+    checkpoint: checkpointSchema.nullable(),
+    publicKey: checkpointKeySchema.nullable(),
+    events: z.array(auditEventSchema),
+  })
+  .meta({ id: 'AuditExport' });
 export const auditVerifySchema = z
-  .union([
-    z.object({ ok: z.literal(true), count: z.number().int(), head: z.string() }),
-    z.object({
-      ok: z.literal(false),
-      count: z.number().int(),
-      brokenAt: z.object({ seq: z.number().int(), eventId: z.string(), reason: z.string() }),
-    }),
-  ])
+  .object({
+    ok: z.boolean(),
+    count: z.number().int(),
+    unkeyed: z.number().int(),
+    head: z.object({ seq: z.number().int(), hash: z.string() }),
+    checkpoint: z
+      .object({ seq: z.number().int(), hash: z.string(), at: z.string(), keyId: z.string(), holds: z.boolean() })
+      .optional(),
+    afterCheckpoint: z.number().int(),
+    macChecked: z.boolean(),
+    findings: z.array(
+      z.object({
+        kind: z.enum([
+          'changed',
+          'missing',
+          'reordered',
+          'tail_cut',
+          'checkpoint_mismatch',
+          'checkpoint_forged',
+          'unknown_key',
+          'unkeyed_after_keyed',
+        ]),
+        seq: z.number().int(),
+        toSeq: z.number().int().optional(),
+        eventId: z.string().optional(),
+        message: z.string(),
+      }),
+    ),
+  })
   .meta({ id: 'AuditVerification' });
 
 const percentiles = z

@@ -103,6 +103,13 @@ async function main(): Promise<void> {
     c: settings.open,
   };
   const configDir = path.join(dataDir, 'config');
+  // The audit keys and checkpoints of this run, shared by the worker child and the API in this process.
+  const auditEnv = {
+    GRANTFLOW_AUDIT_HMAC_KEYS_FILE: path.join(dataDir, 'audit', 'hmac-keys'),
+    GRANTFLOW_AUDIT_SIGNING_KEY_FILE: path.join(dataDir, 'audit', 'checkpoint-signing-key.pem'),
+    GRANTFLOW_AUDIT_CHECKPOINT_FILE: path.join(dataDir, 'audit', 'checkpoints.jsonl'),
+  };
+  Object.assign(process.env, auditEnv);
   writeBenchConfig(path.join(root, 'config', 'demo'), configDir, counts);
   const configEnv = { ...process.env, GRANTFLOW_WEBHOOK_RECEIVER_URL: receiverUrl };
   const config = loadConfig(configDir, configEnv);
@@ -120,6 +127,7 @@ async function main(): Promise<void> {
     GRANTFLOW_WEBHOOK_SECRET: WEBHOOK_SECRET,
     GRANTFLOW_WEBHOOK_RECEIVER_URL: receiverUrl,
     GRANTFLOW_ANALYTICS_DATABASE_URL: stack.analyticsDatabaseUrl,
+    ...auditEnv,
   });
   const workers: WorkerChild[] = [];
   cleanups.push(() => Promise.all(workers.map((w) => w.stop())));

@@ -9,17 +9,33 @@ const temporal = {
   TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
   TEMPORAL_TASK_QUEUE: z.string().min(1).default('grantflow'),
 };
+// The audit chain's keys and checkpoints (activities/audit-settings.ts reads and checks them, and says what is wrong).
+const audit = {
+  /** HMAC keys, `<id>:<secret>` comma- or line-separated, the first current; or a file of them. */
+  GRANTFLOW_AUDIT_HMAC_KEYS: z.string().optional(),
+  GRANTFLOW_AUDIT_HMAC_KEYS_FILE: z.string().optional(),
+  /** The checkpoints' Ed25519 private key (PEM), or a file holding it. */
+  GRANTFLOW_AUDIT_SIGNING_KEY: z.string().optional(),
+  GRANTFLOW_AUDIT_SIGNING_KEY_FILE: z.string().optional(),
+  GRANTFLOW_AUDIT_CHECKPOINT_FILE: z.string().optional(),
+  GRANTFLOW_AUDIT_CHECKPOINT_INTERVAL_SECONDS: z.coerce.number().min(0).optional(),
+};
 const common = {
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL'),
   GRANTFLOW_CONFIG_DIR: z.string().min(1).default('config/demo'),
+  /** `false` when migrations run as a step of their own, with the owner's role (DATABASE_URL is the app's role). */
+  GRANTFLOW_MIGRATE_ON_START: z.enum(['true', 'false']).default('true'),
   ...temporal,
+  ...audit,
 };
 
 export const workerEnvSchema = z.object({
   ...common,
   GRANTFLOW_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
+  /** Also send the deprecated, replayable v1 signature, for a gateway that has not moved to v2 (this release only). */
+  GRANTFLOW_WEBHOOK_SIGNATURE_V1: z.enum(['true', 'false']).default('false'),
   /** A Slack-compatible incoming webhook for notifications; unset means notifications go to the log only. */
   GRANTFLOW_NOTIFY_WEBHOOK_URL: z.url().optional(),
   GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),

@@ -71,6 +71,11 @@ async function main(): Promise<void> {
     ...process.env,
     NODE_ENV: 'development',
     DATABASE_URL: stack.databaseUrl,
+    // The stack migrated as the owner; the API and the worker run as the application's role, which cannot.
+    GRANTFLOW_MIGRATE_ON_START: 'false',
+    GRANTFLOW_AUDIT_HMAC_KEYS_FILE: path.join(dataDir, 'audit', 'hmac-keys'),
+    GRANTFLOW_AUDIT_SIGNING_KEY_FILE: path.join(dataDir, 'audit', 'checkpoint-signing-key.pem'),
+    GRANTFLOW_AUDIT_CHECKPOINT_FILE: path.join(dataDir, 'audit', 'checkpoints.jsonl'),
     GRANTFLOW_ANALYTICS_DATABASE_URL: stack.analyticsDatabaseUrl,
     TEMPORAL_ADDRESS: stack.temporalAddress,
     GRANTFLOW_WEBHOOK_SECRET: env.GRANTFLOW_WEBHOOK_SECRET,

@@ -24,7 +24,10 @@ export interface StackOptions {
 }
 
 export interface StackState {
+  /** The application's role (grantflow_app): no UPDATE, DELETE or TRUNCATE on the audit trail. */
   databaseUrl: string;
+  /** The owner's role, which migrates (and which tests use to play an attacker with superuser rights). */
+  adminDatabaseUrl: string;
   analyticsDatabaseUrl: string;
   temporalAddress: string;
   temporalUiUrl?: string;
@@ -62,7 +65,11 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     databaseUrl = postgres.url('grantflow');
     analyticsDatabaseUrl = postgres.url('analytics');
   }
-  await migrate(databaseUrl);
+  const adminDatabaseUrl = databaseUrl;
+  await migrate(adminDatabaseUrl);
+  // The embedded server is ours: the API and the worker log in as the application's role, as a deployment should.
+  // A PostgreSQL given by URL is someone else's to set up (see the README's "Evidence" section).
+  if (postgres) databaseUrl = await enableAppRole(adminDatabaseUrl, postgres.url('grantflow'));
   await seedAnalytics(analyticsDatabaseUrl);
 
   log(`Starting the Temporal dev server on 127.0.0.1:${opts.temporalPort}`);
@@ -81,6 +88,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   };
   return {
     databaseUrl,
+    adminDatabaseUrl,
     analyticsDatabaseUrl,
     temporalAddress,
     temporalUiUrl: opts.uiPort ? `http://127.0.0.1:${opts.uiPort}` : undefined,
@@ -91,6 +99,24 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     temporal,
     stop,
   };
+}
+
+const APP_ROLE = 'grantflow_app';
+const APP_PASSWORD = 'grantflow_app';
+
+/** Lets the migrations' grantflow_app role log in (embedded default only) and returns its URL. */
+async function enableAppRole(adminUrl: string, ownerUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    await client.query(`ALTER ROLE ${APP_ROLE} LOGIN PASSWORD '${APP_PASSWORD}'`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(ownerUrl);
+  url.username = APP_ROLE;
+  url.password = APP_PASSWORD;
+  return url.toString();
 }
 
 async function seedAnalytics(url: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
 import { createPool, migrate } from '../platform/db';
 import { loadConfig } from '../platform/config-files';
 import { parseEnv, workerEnvSchema } from '../platform/env';
@@ -12,8 +13,15 @@ async function main(): Promise<void> {
   const log = createLogger('worker', env.LOG_LEVEL);
   installRuntime(log);
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
-  await migrate(env.DATABASE_URL, log);
+  // Before any connection: a missing or bad key stops the process at once, naming the variable.
+  const auditSettings = auditSettingsFromEnv(process.env);
+  if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
+  // The worker signs the chain head periodically; the API signs on demand (and before each JSON export).
+  const stopCheckpoints =
+    auditSettings.checkpointIntervalMs > 0
+      ? checkpointerFor(auditSettings, pool, log).every(auditSettings.checkpointIntervalMs)
+      : () => undefined;
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const worker = await createWorker({
     connection,
@@ -24,6 +32,7 @@ async function main(): Promise<void> {
       config,
       log,
       env: process.env,
+      auditSettings,
       notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
     }),
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
@@ -31,6 +40,7 @@ async function main(): Promise<void> {
   log.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker started');
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
   await worker.run();
+  stopCheckpoints();
   await pool.end();
   await connection.close();
   log.info('worker stopped');

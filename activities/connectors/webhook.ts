@@ -1,7 +1,7 @@
-import { createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GrantSpec } from '../../domain/model';
 import { requireEnv, type Connector, type ConnectorConfigOf, type ConnectorDeps } from './connector';
+import { SIGNATURE_HEADER, signV1, signV2, V1_SIGNATURE_HEADER } from './webhook-signature';
 
 export type WebhookAction = 'grant' | 'revoke' | 'check';
 
@@ -15,14 +15,7 @@ export interface WebhookPayload {
   expiresAt: string | null;
 }
 
-export const SIGNATURE_HEADER = 'X-Grantflow-Signature';
-export const TIMESTAMP_HEADER = 'X-Grantflow-Timestamp';
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
-
-/** `sha256=<hex HMAC-SHA256 of the raw body>`. */
-export function signBody(secret: string, body: string | Buffer): string {
-  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
-}
 
 // Statuses that say "not now" rather than "no": worth another attempt.
 const RETRYABLE_4XX = new Set([408, 409, 429]);
@@ -49,12 +42,15 @@ export function webhookConnector(config: ConnectorConfigOf<'webhook'>, deps: Con
       expiresAt,
     };
     const body = JSON.stringify(payload);
+    // `check` changes nothing at the target, so it carries no idempotency key (and signs an empty one).
+    const key = action === 'check' ? '' : `${requestId}:${action}`;
+    // Signed at each attempt: a retried call carries a fresh timestamp, so it is never refused as stale.
     const headers: Record<string, string> = {
       'Content-Type': 'application/json',
-      [SIGNATURE_HEADER]: signBody(secret, body),
-      [TIMESTAMP_HEADER]: String(Math.floor(Date.now() / 1000)),
+      [SIGNATURE_HEADER]: signV2(secret, Math.floor(Date.now() / 1000), key, body),
     };
-    if (action !== 'check') headers[IDEMPOTENCY_HEADER] = `${requestId}:${action}`;
+    if (key) headers[IDEMPOTENCY_HEADER] = key;
+    if (deps.env.GRANTFLOW_WEBHOOK_SIGNATURE_V1 === 'true') headers[V1_SIGNATURE_HEADER] = signV1(secret, body);
 
     let res: Response;
     try {

@@ -6,7 +6,15 @@ import type { Caller } from '../caller';
 import type { AppContext } from '../context';
 import { Problem } from '../problem';
 import type { ApiRouter } from '../router';
-import { auditExportQuery, auditExportSchema, auditPageSchema, auditQuery, auditVerifySchema } from '../schemas';
+import {
+  auditExportQuery,
+  auditExportSchema,
+  auditPageSchema,
+  auditQuery,
+  auditVerifySchema,
+  checkpointKeySchema,
+  checkpointSchema,
+} from '../schemas';
 
 export function registerAuditRoutes(api: ApiRouter, ctx: AppContext): void {
   const { audit } = ctx;
@@ -30,7 +38,10 @@ export function registerAuditRoutes(api: ApiRouter, ctx: AppContext): void {
     path: '/v1/audit/export',
     operationId: 'exportAuditEvents',
     summary: 'Every matching audit event as one JSON array or CSV file (security and auditors)',
-    description: 'Streamed page by page. The export itself is recorded in the trail.',
+    description:
+      'Streamed page by page. The export itself is recorded in the trail, then a checkpoint is signed: the JSON ' +
+      'export holds every event up to it and the checkpoint, so `npm run audit:verify -- export.json` checks it ' +
+      'offline with the public key alone.',
     tags: ['audit'],
     query: auditExportQuery,
     answers: [
@@ -50,12 +61,16 @@ export function registerAuditRoutes(api: ApiRouter, ctx: AppContext): void {
           data: { format, ...filter },
         },
       ]);
+      const checkpoint = format === 'json' ? await audit.checkpoints?.checkpoint() : undefined;
       const stamp = new Date().toISOString().replace(/[:.]/g, '-');
       res
         .status(200)
         .type(format === 'csv' ? 'text/csv; charset=utf-8' : 'application/json; charset=utf-8')
         .attachment(`grantflow-audit-${stamp}.${format}`);
-      await pipeline(Readable.from(format === 'csv' ? audit.exportCsv(filter) : audit.exportJson(filter)), res);
+      await pipeline(
+        Readable.from(format === 'csv' ? audit.exportCsv(filter) : audit.exportJson(filter, checkpoint)),
+        res,
+      );
     },
   });
 
@@ -63,12 +78,45 @@ export function registerAuditRoutes(api: ApiRouter, ctx: AppContext): void {
     method: 'get',
     path: '/v1/audit/verify',
     operationId: 'verifyAuditChain',
-    summary: 'Recompute the hash chain and name the first event that does not hold (security and auditors)',
+    summary: 'Verify the keyed chain against the newest signed checkpoint and name every break (security and auditors)',
     tags: ['audit'],
     answers: [{ status: 200, description: 'The verdict (ok false names the break).', schema: auditVerifySchema }],
     async handle({ res, caller }) {
       requireAuditor(caller);
       res.json(await audit.verify());
+    },
+  });
+
+  api.route({
+    method: 'post',
+    path: '/v1/audit/checkpoints',
+    operationId: 'writeAuditCheckpoint',
+    summary: 'Sign the chain head now and write it to the checkpoint sink (security and auditors)',
+    tags: ['audit'],
+    limited: true,
+    answers: [{ status: 201, description: 'The checkpoint written.', schema: checkpointSchema }],
+    problems: [409],
+    async handle({ res, caller }) {
+      requireAuditor(caller);
+      const checkpoint = await audit.checkpoints?.checkpoint();
+      if (!checkpoint) throw new Problem('invalid-state', 'The audit trail is empty: there is no head to sign yet.');
+      res.status(201).json(checkpoint);
+    },
+  });
+
+  api.route({
+    method: 'get',
+    path: '/v1/audit/checkpoints/key',
+    operationId: 'getAuditCheckpointKey',
+    summary: 'The Ed25519 public key that verifies audit checkpoints (any authenticated caller)',
+    description:
+      'Not secret, but auditors should pin it out of band: a key fetched from the system under audit proves little.',
+    tags: ['audit'],
+    answers: [{ status: 200, description: 'The public key (PEM and JWK) and its id.', schema: checkpointKeySchema }],
+    problems: [404],
+    async handle({ res }) {
+      if (!audit.checkpoints) throw new Problem('not-found', 'This deployment signs no audit checkpoints.');
+      res.json(audit.checkpoints.publicKey());
     },
   });
 }

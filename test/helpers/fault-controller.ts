@@ -253,6 +253,10 @@ function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
     GRANTFLOW_WEBHOOK_SECRET: opts.webhookSecret,
     TEMPORAL_ADDRESS: `127.0.0.1:${temporalPort}`,
     TEMPORAL_TASK_QUEUE: opts.taskQueue,
+    // One set of audit keys and one checkpoint file for every worker and API of this stack, and for no other.
+    GRANTFLOW_AUDIT_HMAC_KEYS_FILE: path.join(dataDir, 'audit', 'hmac-keys'),
+    GRANTFLOW_AUDIT_SIGNING_KEY_FILE: path.join(dataDir, 'audit', 'checkpoint-signing-key.pem'),
+    GRANTFLOW_AUDIT_CHECKPOINT_FILE: path.join(dataDir, 'audit', 'checkpoints.jsonl'),
     ...extra,
   };
 }

@@ -2,7 +2,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { generateKeyPairSync } from 'node:crypto';
 import type { StackState } from '../../scripts/stack';
+import { AUDIT_HMAC_KEYS } from './audit-settings';
 
 const statePath = path.join(os.tmpdir(), `grantflow-test-stack-${process.pid}.json`);
 
@@ -25,6 +27,17 @@ export default async function globalSetup(): Promise<void> {
   const state = JSON.parse(fs.readFileSync(statePath, 'utf8')) as StackState;
   process.env.GRANTFLOW_TEST_STACK = statePath;
   process.env.DATABASE_URL = state.databaseUrl;
+  process.env.GRANTFLOW_TEST_ADMIN_DATABASE_URL = state.adminDatabaseUrl;
   process.env.GRANTFLOW_ANALYTICS_DATABASE_URL = state.analyticsDatabaseUrl;
   process.env.TEMPORAL_ADDRESS = state.temporalAddress;
+  // Every suite writes the one chain of the test database with the same HMAC keys, and none writes key files into the
+  // clone; the harness gives each file a signing key and checkpoint file of its own on top.
+  process.env.GRANTFLOW_AUDIT_HMAC_KEYS = AUDIT_HMAC_KEYS;
+  process.env.GRANTFLOW_AUDIT_SIGNING_KEY = generateKeyPairSync('ed25519')
+    .privateKey.export({ type: 'pkcs8', format: 'pem' })
+    .toString();
+  process.env.GRANTFLOW_AUDIT_CHECKPOINT_FILE = path.join(
+    os.tmpdir(),
+    `grantflow-test-checkpoints-${process.pid}.jsonl`,
+  );
 }

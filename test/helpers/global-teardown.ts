@@ -8,5 +8,7 @@ export default async function globalTeardown(): Promise<void> {
   child.kill('SIGTERM');
   await exited;
   if (process.env.GRANTFLOW_TEST_STACK) fs.rmSync(process.env.GRANTFLOW_TEST_STACK, { force: true });
+  if (process.env.GRANTFLOW_AUDIT_CHECKPOINT_FILE)
+    fs.rmSync(process.env.GRANTFLOW_AUDIT_CHECKPOINT_FILE, { force: true });
   delete process.env.GRANTFLOW_TEST_STACK;
 }

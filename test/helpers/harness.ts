@@ -2,13 +2,17 @@
  * Drives grantflow against the real PostgreSQL and Temporal dev server started by the global setup: each test file
  * (or test) gets its own task queue, a worker with the real activities, and a webhook receiver on a free port.
  */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
+import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
 import { parse } from 'yaml';
 import { createActivities } from '../../activities';
+import { createAuditLog, type AuditLog } from '../../activities/audit';
+import { auditSettingsFromEnv, checkpointerFor } from '../../activities/audit-settings';
 import { interpolateEnv, parseConfigs, type Config, type PolicySource } from '../../domain/config';
 import type { RequestInput } from '../../domain/model';
 import { createPool, type Pool } from '../../platform/db';
@@ -17,10 +21,28 @@ import { createReceiver } from '../../scripts/webhook-receiver';
 import { accessRequestV2 } from '../../workflows';
 import { getRequestQuery, workflowIdFor, type RequestView } from '../../workflows/messages';
 import { createWorker } from '../../worker/create-worker';
+import { AUDIT_HMAC_KEYS } from './audit-settings';
 import { isRoleMember } from './roles';
 
 export const WEBHOOK_SECRET = 'test-webhook-secret-0123456789';
 process.env.GRANTFLOW_WEBHOOK_SECRET = WEBHOOK_SECRET;
+
+// One HMAC keyring for every suite (they share the chain in the test database); a signing key and a checkpoint file
+// of this test file's own, so one suite's checkpoints never look forged to another's key.
+process.env.GRANTFLOW_AUDIT_HMAC_KEYS = AUDIT_HMAC_KEYS;
+process.env.GRANTFLOW_AUDIT_SIGNING_KEY = generateKeyPairSync('ed25519')
+  .privateKey.export({ type: 'pkcs8', format: 'pem' })
+  .toString();
+process.env.GRANTFLOW_AUDIT_CHECKPOINT_FILE = path.join(
+  os.tmpdir(),
+  `grantflow-test-checkpoints-${process.pid}-${randomBytes(4).toString('hex')}.jsonl`,
+);
+
+/** The audit log the activities and the API use, on `pool`. */
+export function testAuditLog(pool: Pool): AuditLog {
+  const settings = auditSettingsFromEnv(process.env);
+  return createAuditLog(pool, { keyring: settings.keyring, checkpoints: checkpointerFor(settings, pool) });
+}
 
 let runtimeInstalled = false;
 function quietRuntime(): void {

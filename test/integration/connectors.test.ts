@@ -3,7 +3,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { connectorFor } from '../../activities/connectors';
-import { signBody } from '../../activities/connectors/webhook';
+import { checkV2, signV1, signV2 } from '../../activities/connectors/webhook-signature';
 import type { GrantInput } from '../../activities/types';
 import type { ConnectorConfig, GrantSpec } from '../../domain/model';
 import { createReceiver, type LedgerEntry } from '../../scripts/webhook-receiver';
@@ -170,16 +170,134 @@ describe('webhook connector', () => {
     ]);
   });
 
-  test('the receiver refuses a bad or missing signature with 401', async () => {
+  test('the receiver refuses a bad, missing or v1-only signature with 401', async () => {
     const body = JSON.stringify({ action: 'grant', requestId: 'x', entitlement: 'e', beneficiary: 'b', target: 't' });
+    const now = Math.floor(Date.now() / 1000);
     const post = (headers: Record<string, string>) =>
-      fetch(`${base}/github`, { method: 'POST', body, headers: { 'Content-Type': 'application/json', ...headers } });
+      fetch(`${base}/github`, {
+        method: 'POST',
+        body,
+        headers: { 'Content-Type': 'application/json', 'Idempotency-Key': 'x:grant', ...headers },
+      });
 
-    expect((await post({ 'X-Grantflow-Signature': signBody('another-secret-0123456789', body) })).status).toBe(401);
-    expect((await post({ 'X-Grantflow-Signature': 'sha256=00' })).status).toBe(401);
+    expect(
+      (await post({ 'Grantflow-Signature': signV2('another-secret-0123456789', now, 'x:grant', body) })).status,
+    ).toBe(401);
+    expect((await post({ 'Grantflow-Signature': `v=2,t=${now},sig=${'0'.repeat(64)}` })).status).toBe(401);
     expect((await post({})).status).toBe(401);
+    // A correct v1 signature is not enough any more: it covers neither the time nor the key.
+    const v1 = await post({ 'X-Grantflow-Signature': signV1(SECRET, body) });
+    expect(v1.status).toBe(401);
+    expect(((await v1.json()) as { error: string }).error).toMatch(/Only Grantflow-Signature \(v2\) is accepted/);
     // Correctly signed but not a payload: the signature passed, the body did not.
-    expect((await post({ 'X-Grantflow-Signature': signBody(SECRET, body) })).status).toBe(400);
+    expect((await post({ 'Grantflow-Signature': signV2(SECRET, now, 'x:grant', body) })).status).toBe(400);
+  });
+
+  describe('replay', () => {
+    // The receiver's clock is the test's to move; calls are captured on the wire as an attacker would.
+    let skew = 0;
+    const clock = () => Math.floor(Date.now() / 1000) + skew;
+    const events: Record<string, unknown>[] = [];
+    const target = http.createServer(createReceiver({ secret: SECRET, log: (e) => events.push(e), now: clock }));
+    const wire: { headers: Record<string, string>; body: string }[] = [];
+    let targetUrl = '';
+    // A tap in front of the receiver: it records each call, then passes it on unchanged.
+    const tap = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        const headers: Record<string, string> = {};
+        for (const name of ['content-type', 'idempotency-key', 'grantflow-signature', 'x-grantflow-signature']) {
+          const value = req.headers[name];
+          if (typeof value === 'string') headers[name] = value;
+        }
+        wire.push({ headers, body });
+        void fetch(`${targetUrl}${req.url}`, { method: 'POST', headers, body }).then(async (answer) => {
+          res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(await answer.text());
+        });
+      });
+    });
+    let tapUrl = '';
+    beforeAll(async () => {
+      targetUrl = await listen(target);
+      tapUrl = await listen(tap);
+    });
+    afterAll(async () => {
+      await close(tap);
+      await close(target);
+    });
+    const resend = (call: { headers: Record<string, string>; body: string }, body = call.body) =>
+      fetch(`${targetUrl}/github`, { method: 'POST', headers: call.headers, body });
+
+    test('the connector sends one v2 header over timestamp, idempotency key and body, and no v1 by default', async () => {
+      const config = configFor(`${tapUrl}/github`);
+      const input = grantOf(config, { entitlement: 'github:member', target: 'member' });
+      wire.length = 0;
+      await connectorFor(config, { env }).grant(input);
+      const call = wire[0] as (typeof wire)[number];
+      expect(call.headers['grantflow-signature']).toMatch(/^v=2,t=\d{10},sig=[0-9a-f]{64}$/);
+      expect(call.headers['idempotency-key']).toBe(`${input.requestId}:grant`);
+      expect(call.headers).not.toHaveProperty('x-grantflow-signature');
+      const check = checkV2(
+        SECRET,
+        call.headers['grantflow-signature'],
+        `${input.requestId}:grant`,
+        Buffer.from(call.body),
+        clock(),
+      );
+      expect(check.ok).toBe(true);
+
+      // A deployment whose gateway still checks v1 opts in for this release.
+      wire.length = 0;
+      await connectorFor(config, { env: { ...env, GRANTFLOW_WEBHOOK_SIGNATURE_V1: 'true' } }).revoke(input);
+      expect(wire[0]?.headers['x-grantflow-signature']).toBe(signV1(SECRET, wire[0]?.body ?? ''));
+    });
+
+    test('a grant call captured and replayed after the revoke changes nothing, and after 5 minutes is refused', async () => {
+      const config = configFor(`${tapUrl}/github`);
+      const connector = connectorFor(config, { env });
+      const input = grantOf(config, { entitlement: 'github:member', target: 'member' });
+      wire.length = 0;
+      await connector.grant(input);
+      const captured = wire[0] as (typeof wire)[number];
+      await connector.revoke(input);
+      await expect(connector.check(input)).resolves.toBe(false);
+
+      // Within the window: the key was applied with this body, so it is a duplicate and is not applied again.
+      const replayed = await resend(captured);
+      expect(replayed.status).toBe(200);
+      expect(await replayed.json()).toMatchObject({ duplicate: true });
+      await expect(connector.check(input)).resolves.toBe(false);
+
+      // Later than 5 minutes: refused outright, whatever the receiver remembers.
+      skew = Number(/t=(\d+)/.exec(captured.headers['grantflow-signature'] ?? '')?.[1]) + 301 - clock();
+      const stale = await resend(captured);
+      expect(stale.status).toBe(401);
+      expect(((await stale.json()) as { error: string }).error).toMatch(/the call is 30\d s old \(at most 300 s\)/);
+      skew = 0;
+      await expect(connector.check(input)).resolves.toBe(false);
+    });
+
+    test('an idempotency key already applied is refused with another body, even correctly signed', async () => {
+      const config = configFor(`${tapUrl}/github`);
+      const input = grantOf(config, { entitlement: 'github:member', target: 'member' });
+      wire.length = 0;
+      await connectorFor(config, { env }).grant(input);
+      const first = wire[0] as (typeof wire)[number];
+      const other = first.body.replace('"member"', '"owner"');
+      const key = `${input.requestId}:grant`;
+      const res = await fetch(`${targetUrl}/github`, {
+        method: 'POST',
+        headers: { ...first.headers, 'grantflow-signature': signV2(SECRET, clock(), key, other) },
+        body: other,
+      });
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { error: string }).error).toMatch(/already applied with a different body/);
+      // And a body swapped under the original signature fails the signature first.
+      expect((await resend(first, other)).status).toBe(401);
+      expect(events.filter((e) => e.key === key).map((e) => e.event)).toEqual(['applied', 'rejected']);
+    });
   });
 
   test('a connector with the wrong secret is rejected without retrying', async () => {
@@ -241,17 +359,20 @@ describe('webhook connector', () => {
       await expect(rejection).rejects.toMatchObject({ message: expect.not.stringContaining('secret-token') });
     });
 
-    test('sends the idempotency key, timestamp and a signature over the exact body', async () => {
+    test('signs each attempt afresh, so a retried call is never stale', async () => {
       status = 500;
       const config = configFor(`${gatewayUrl}/scim`);
       const input = grantOf(config);
       calls.length = 0;
       await expect(connectorFor(config, { env }).revoke(input)).rejects.toThrow();
-      expect(calls[0]).toMatchObject({
-        'idempotency-key': `${input.requestId}:revoke`,
-        'x-grantflow-timestamp': expect.stringMatching(/^\d{10}$/),
-        'x-grantflow-signature': expect.stringMatching(/^sha256=[0-9a-f]{64}$/),
-      });
+      await new Promise((r) => setTimeout(r, 1100));
+      await expect(connectorFor(config, { env }).revoke(input)).rejects.toThrow();
+      const stamps = calls.map((c) => /t=(\d+)/.exec(String(c['grantflow-signature']))?.[1]);
+      expect(calls.map((c) => c['idempotency-key'])).toEqual([
+        `${input.requestId}:revoke`,
+        `${input.requestId}:revoke`,
+      ]);
+      expect(Number(stamps[1])).toBeGreaterThan(Number(stamps[0]));
     });
 
     test('a gateway that does not answer in time is retried', async () => {

@@ -35,3 +35,16 @@ test('the API stops at once without any way to authenticate', () => {
   expect(result.status).toBe(1);
   expect(result.stderr).toMatch(/OIDC_ISSUER is not set/);
 });
+
+test('the worker stops at once in production without audit keys, naming the variable', () => {
+  const result = run('worker/main.ts', {
+    NODE_ENV: 'production',
+    DATABASE_URL: process.env.DATABASE_URL,
+    GRANTFLOW_WEBHOOK_SECRET: 'a-long-enough-secret',
+    GRANTFLOW_AUDIT_HMAC_KEYS_FILE: path.join(root, 'test', 'fixtures', 'no-such-hmac-keys'),
+  });
+  expect(result.status).toBe(1);
+  expect(result.stderr).toMatch(
+    /GRANTFLOW_AUDIT_HMAC_KEYS_FILE: .* does not exist; in production the audit keys must be provided/,
+  );
+});

@@ -3,7 +3,11 @@
  * authentication (token tampering), identity smuggled in the body, self-approval by the back doors (escalation and
  * delegation), and tampering with the audit trail.
  */
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
 import pg from 'pg';
@@ -22,6 +26,27 @@ const sec = `sec-${tag}`; // security engineer, manager erin
 const justification = 'Investigating the nightly load failures';
 
 let env: TestEnv;
+
+/** `npm run audit:verify -- <file> --key key.json --json`, as an auditor runs it. */
+function verifyCli(dir: string, file: string) {
+  const root = path.join(__dirname, '..', '..');
+  const run = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'scripts/audit-verify.ts', path.join(dir, file), '--key', path.join(dir, 'key.json'), '--json'],
+    { cwd: root, encoding: 'utf8' },
+  );
+  if (run.status === 2) throw new Error(run.stderr);
+  return {
+    status: run.status,
+    verdict: JSON.parse(run.stdout) as {
+      ok: boolean;
+      keySource: string;
+      head: { seq: number };
+      checkpoint: { seq: number; holds: boolean };
+      findings: { kind: string; seq: number }[];
+    },
+  };
+}
 const apps: Express[] = [];
 
 function appFor(pool: pg.Pool): Express {
@@ -224,55 +249,115 @@ describe('self-approval through the back doors', () => {
 });
 
 describe('audit tampering is caught by GET /v1/audit/verify', () => {
-  // Each attack works on a copy of the real chain in a schema of its own, so other suites keep a valid trail.
-  async function tamperedCopy(attack: string): Promise<{ pool: pg.Pool; drop: () => Promise<void> }> {
+  // The attacker is the database owner, past the trigger (a copy has none) and the application's missing rights.
+  const owner = new pg.Pool({
+    connectionString: process.env.GRANTFLOW_TEST_ADMIN_DATABASE_URL ?? process.env.DATABASE_URL,
+    max: 2,
+  });
+  afterAll(() => owner.end());
+
+  /**
+   * Each attack works on a copy of the real chain in a schema of its own, so other suites keep a valid trail. The
+   * copy is checkpointed through the API before the attack, as the worker's periodic checkpoint would have done.
+   */
+  async function attacked(attack: string): Promise<{ app: Express; drop: () => Promise<void> }> {
     const schema = `tamper_${randomBytes(5).toString('hex')}`;
-    await env.pool.query(`CREATE SCHEMA ${schema}`);
+    await owner.query(`CREATE SCHEMA ${schema}`);
     // A plain copy, without constraints, so an attacker's reordering is possible at all.
-    await env.pool.query(`CREATE TABLE ${schema}.audit_events AS SELECT * FROM public.audit_events`);
+    await owner.query(`CREATE TABLE ${schema}.audit_events AS SELECT * FROM public.audit_events`);
+    await owner.query(`GRANT USAGE ON SCHEMA ${schema} TO grantflow_app`);
+    await owner.query(`GRANT SELECT, INSERT ON ${schema}.audit_events TO grantflow_app`);
     const pool = new pg.Pool({
       connectionString: process.env.DATABASE_URL,
       max: 2,
       options: `-c search_path=${schema},public`,
     });
-    await pool.query(attack);
+    const app = appFor(pool);
+    const checkpoint = await request(app)
+      .post('/v1/audit/checkpoints')
+      .set('Authorization', await bearer('dave'));
+    expect(checkpoint.status).toBe(201);
+    await owner.query(`SET search_path = ${schema}; ${attack}; RESET search_path`);
     return {
-      pool,
+      app,
       drop: async () => {
+        apps.splice(apps.indexOf(app), 1);
         await pool.end();
-        await env.pool.query(`DROP SCHEMA ${schema} CASCADE`);
+        await owner.query(`DROP SCHEMA ${schema} CASCADE`);
       },
     };
   }
 
-  test('the untouched chain verifies', async () => {
+  test('the untouched chain verifies against a checkpoint, whose key anyone signed in can fetch', async () => {
+    expect((await post('dave', '/v1/audit/checkpoints')).status).toBe(201);
     const res = await get('dave', '/v1/audit/verify');
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ ok: true });
+    expect(res.body).toMatchObject({ ok: true, macChecked: true, checkpoint: { holds: true }, findings: [] });
+    const key = await get(amy, '/v1/audit/checkpoints/key');
+    expect(key.status).toBe(200);
+    expect(key.body).toMatchObject({ algorithm: 'Ed25519', keyId: res.body.checkpoint.keyId });
+    expect((await post(amy, '/v1/audit/checkpoints')).status).toBe(403);
+  });
+
+  test('an export verifies offline with only the pinned public key, and the verifier agrees with the API', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'grantflow-export-'));
+    try {
+      const exported = await get('dave', '/v1/audit/export?format=json');
+      expect(exported.status).toBe(200);
+      const doc = JSON.parse(exported.text) as {
+        checkpoint: { seq: number };
+        events: { seq: number; actor: string }[];
+      };
+      const key = await get('dave', '/v1/audit/checkpoints/key');
+      fs.writeFileSync(path.join(dir, 'key.json'), JSON.stringify(key.body));
+      fs.writeFileSync(path.join(dir, 'export.json'), exported.text);
+      const offline = verifyCli(dir, 'export.json');
+      expect(offline.status).toBe(0);
+      const api = (await get('dave', '/v1/audit/verify')).body;
+      expect(offline.verdict).toMatchObject({ ok: true, keySource: 'pinned', findings: [] });
+      // The API has seen events since the export; up to the export's checkpoint both read the same chain.
+      expect(offline.verdict.checkpoint).toMatchObject({ seq: doc.checkpoint.seq, holds: true });
+      expect(api.head.seq).toBeGreaterThanOrEqual(offline.verdict.head.seq);
+
+      // One event edited in the file after the fact: named by seq, exit code 1.
+      const victim = doc.events[3] as { seq: number; actor: string };
+      victim.actor = 'mallory';
+      fs.writeFileSync(path.join(dir, 'edited.json'), JSON.stringify(doc));
+      const edited = verifyCli(dir, 'edited.json');
+      expect(edited.status).toBe(1);
+      expect(edited.verdict.findings[0]).toMatchObject({ kind: 'changed', seq: victim.seq });
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   const nth = (n: number) => `(SELECT seq FROM audit_events ORDER BY seq OFFSET ${n} LIMIT 1)`;
   test.each([
-    ['one changed byte', `UPDATE audit_events SET actor = actor || 'x' WHERE seq = ${nth(2)}`],
-    ['a deleted event', `DELETE FROM audit_events WHERE seq = ${nth(3)}`],
+    ['one changed byte', `UPDATE audit_events SET actor = actor || 'x' WHERE seq = ${nth(2)}`, 'changed'],
+    ['a deleted event', `DELETE FROM audit_events WHERE seq = ${nth(3)}`, 'missing'],
     [
       'two events swapped',
       `UPDATE audit_events SET seq = CASE WHEN seq = ${nth(4)} THEN ${nth(5)} ELSE ${nth(4)} END
         WHERE seq IN (${nth(4)}, ${nth(5)})`,
+      'reordered',
     ],
-  ])('%s', async (_name, attack) => {
-    const copy = await tamperedCopy(attack);
+    [
+      'the newest event deleted',
+      'DELETE FROM audit_events WHERE seq = (SELECT max(seq) FROM audit_events)',
+      'tail_cut',
+    ],
+  ])('%s', async (_name, attack, kind) => {
+    const copy = await attacked(attack);
     try {
-      const res = await request(appFor(copy.pool))
+      const res = await request(copy.app)
         .get('/v1/audit/verify')
         .set('Authorization', await bearer('dave'));
       expect(res.status).toBe(200);
       expect(res.body.ok).toBe(false);
-      expect(res.body.brokenAt).toEqual(
-        expect.objectContaining({ seq: expect.any(Number), reason: expect.any(String) }),
+      expect(res.body.findings[0]).toEqual(
+        expect.objectContaining({ kind, seq: expect.any(Number), message: expect.any(String) }),
       );
     } finally {
-      apps.pop();
       await copy.drop();
     }
   });

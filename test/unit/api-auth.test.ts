@@ -4,6 +4,7 @@ import request from 'supertest';
 import type { Client } from '@temporalio/client';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWTVerifyGetKey } from 'jose';
 import { createApp } from '../../api/app';
+import { testAuditSettings } from '../helpers/audit-settings';
 import {
   authenticatorFromEnv,
   DEV_DEFAULT_SECRET,
@@ -202,6 +203,7 @@ describe('authentication through the app', () => {
     auth: dev,
     log: pino({ level: 'silent' }),
     taskQueue: 'unused',
+    auditSettings: testAuditSettings(),
   });
   const get = (token?: string) => {
     const req = request(app).get('/v1/catalog');

@@ -5,6 +5,7 @@ import type { Express } from 'express';
 import type { Client } from '@temporalio/client';
 import { validate } from '@readme/openapi-parser';
 import { createApp } from '../../api/app';
+import { testAuditSettings } from '../helpers/audit-settings';
 import { devAuthenticator } from '../../api/auth';
 import { problemTypes } from '../../api/problem';
 import { demoConfig } from './demo-config';
@@ -35,6 +36,7 @@ describe('the OpenAPI document', () => {
     auth: devAuthenticator({ secret: 'x'.repeat(32), audience: 'grantflow' }),
     log: pino({ level: 'silent' }),
     taskQueue: 'unused',
+    auditSettings: testAuditSettings(),
   });
   let doc: {
     openapi: string;
@@ -76,6 +78,8 @@ describe('the OpenAPI document', () => {
         'GET /v1/audit',
         'GET /v1/audit/export',
         'GET /v1/audit/verify',
+        'POST /v1/audit/checkpoints',
+        'GET /v1/audit/checkpoints/key',
         'GET /v1/kpis',
         'GET /healthz',
         'GET /readyz',

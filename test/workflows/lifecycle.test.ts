@@ -1,6 +1,5 @@
 import http from 'node:http';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
-import { createAuditLog } from '../../activities/audit';
 import {
   cancelUpdate,
   decideSignal,
@@ -12,7 +11,7 @@ import {
   revokeUpdate,
   type RequestView,
 } from '../../workflows/messages';
-import { auditActions, hasRole, startEnv, uniqueId, withSla, type TestEnv } from '../helpers/harness';
+import { auditActions, hasRole, startEnv, testAuditLog, uniqueId, withSla, type TestEnv } from '../helpers/harness';
 
 jest.setTimeout(90_000);
 
@@ -59,7 +58,7 @@ test('github:member is auto-approved, provisioned once through the webhook and e
   expect(actions).toEqual(
     expect.arrayContaining(['submitted', 'validated', 'auto_approved', 'provisioned', 'expired']),
   );
-  await expect(createAuditLog(env.pool).verify()).resolves.toMatchObject({ ok: true });
+  await expect(testAuditLog(env.pool).verify()).resolves.toMatchObject({ ok: true });
 });
 
 test('analytics-db:write passes manager then resource owner (through the delegate), grants the role, and is revoked', async () => {

@@ -13,7 +13,6 @@ import http from 'node:http';
 import fc from 'fast-check';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { createAuditLog } from '../../activities/audit';
 import type { RequestInput } from '../../domain/model';
 import {
   cancelSignal,
@@ -31,7 +30,7 @@ import {
   workflowIdFor,
   type RequestView,
 } from '../../workflows/messages';
-import { hasRole, startEnv, uniqueId, withSla, workflowBundle, type TestEnv } from '../helpers/harness';
+import { hasRole, startEnv, testAuditLog, uniqueId, withSla, workflowBundle, type TestEnv } from '../helpers/harness';
 
 const SEED = Number(process.env.GRANTFLOW_MODEL_SEED ?? Math.floor(Math.random() * 2 ** 31));
 const RUNS = Number(process.env.GRANTFLOW_MODEL_RUNS ?? 24);
@@ -568,7 +567,7 @@ test(`the promise holds on ${RUNS} random histories (seed ${SEED})`, async () =>
       }
     });
   }
-  const chain = await createAuditLog(env.pool).verify();
+  const chain = await testAuditLog(env.pool).verify();
   expect(chain).toMatchObject({ ok: true });
   expect(failures).toEqual([]);
 });

@@ -78,9 +78,7 @@ export function evaluated(s: RequestState, evaluation: Evaluation, now: number):
 }
 
 /** The stage that `decide` acts on now: the request's, or an extension's. */
-export function decisionStage(
-  s: RequestState,
-): { stage: StageView; round: StageView[]; roundKey: string } | undefined {
+export function decisionStage(s: RequestState): { stage: StageView; round: StageView[]; roundKey: string } | undefined {
   if (s.phase.name === 'pending_approval' && s.request) {
     const stage = s.view.stages[s.request.current];
     return stage?.status === 'open' ? { stage, round: s.view.stages, roundKey: 'request' } : undefined;
