@@ -4,6 +4,7 @@ import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
 import { apiEnvSchema, parseEnv } from '../platform/env';
 import { createLogger } from '../platform/logger';
+import { describeTemporalSecurity, temporalConnectError, temporalConnectionOptions } from '../platform/temporal';
 import { createApp } from './app';
 import { authenticatorFromEnv } from './auth';
 
@@ -15,19 +16,22 @@ async function main(): Promise<void> {
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
   await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporalConnectionOptions(env)).catch((err: unknown) => {
+    throw temporalConnectError(env, err);
+  });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const app = createApp({
     client,
     pool,
     config,
-    auth: authenticatorFromEnv(env),
+    auth: authenticatorFromEnv(env, config.users),
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,
   });
   const server: Server = app.listen(env.PORT, () => {
-    log.info({ port: env.PORT, temporal: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE }, 'api listening');
+    const temporal = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
+    log.info({ port: env.PORT, temporal, security: describeTemporalSecurity(env) }, 'api listening');
   });
   // Slow clients must not hold sockets open indefinitely.
   server.requestTimeout = 30_000;

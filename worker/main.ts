@@ -4,6 +4,7 @@ import { createPool, migrate } from '../platform/db';
 import { loadConfig } from '../platform/config-files';
 import { parseEnv, workerEnvSchema } from '../platform/env';
 import { createLogger } from '../platform/logger';
+import { describeTemporalSecurity, temporalConnectError, temporalConnectionOptions } from '../platform/temporal';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
@@ -14,7 +15,9 @@ async function main(): Promise<void> {
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
   await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch((err: unknown) => {
+    throw temporalConnectError(env, err);
+  });
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -28,7 +31,15 @@ async function main(): Promise<void> {
     }),
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
   });
-  log.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker started');
+  log.info(
+    {
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      security: describeTemporalSecurity(env),
+    },
+    'worker started',
+  );
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
   await worker.run();
   await pool.end();

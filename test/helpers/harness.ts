@@ -12,6 +12,7 @@ import { createActivities } from '../../activities';
 import { interpolateEnv, parseConfigs, type Config } from '../../domain/config';
 import type { RequestInput } from '../../domain/model';
 import { createPool, type Pool } from '../../platform/db';
+import type { TemporalConnectionOptions } from '../../platform/temporal';
 import { createLogger } from '../../platform/logger';
 import { createReceiver } from '../../scripts/webhook-receiver';
 import { accessRequest } from '../../workflows';
@@ -103,6 +104,8 @@ export interface EnvOptions {
   title: string;
   /** Adjusts the demo configuration (receiver URL already filled in). */
   configure?: (raw: RawConfig) => RawConfig;
+  /** How worker and client reach Temporal; by default the test stack's dev server in plaintext. */
+  temporal?: TemporalConnectionOptions;
 }
 
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
@@ -118,7 +121,8 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
   const config = parseConfigs(adjusted);
   const pool = createPool(process.env.DATABASE_URL as string);
   const taskQueue = `test-${opts.title.replace(/[^a-zA-Z0-9]+/g, '-')}-${uniqueId('q')}`;
-  const nativeConnection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const temporal = opts.temporal ?? { address: process.env.TEMPORAL_ADDRESS as string };
+  const nativeConnection = await NativeConnection.connect(temporal);
   const worker = await createWorker({
     connection: nativeConnection,
     namespace: 'default',
@@ -127,7 +131,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
     workflowBundle: await workflowBundle(),
   });
   const running = worker.run();
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporal);
   const client = new Client({ connection });
 
   const view = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId)).query(getRequestQuery);
