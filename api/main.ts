@@ -16,8 +16,8 @@ async function main(): Promise<void> {
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
   await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
-  const connection = await Connection.connect(temporalConnectionOptions(env)).catch((err: unknown) => {
-    throw temporalConnectError(env, err);
+  const connection = await Connection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
+    throw await temporalConnectError(env, err);
   });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const app = createApp({

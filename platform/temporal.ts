@@ -5,6 +5,8 @@
  * with grantflow too.
  */
 import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { z } from 'zod';
 import { ConfigError } from './errors';
@@ -115,29 +117,105 @@ export function describeTemporalSecurity(env: TemporalEnv): string {
 }
 
 /**
- * Turns a failed first connection into one sentence that says what to check. The SDKs report TLS failures as
- * transport errors several layers deep; the operator needs to know which setting to look at.
+ * Turns a failed first connection into one sentence that says which setting to check. The SDKs report TLS failures
+ * vaguely (the client only says it could not connect before the deadline), so with TLS on the same handshake is
+ * replayed with node:tls, which names the certificate problem.
  */
-export function temporalConnectError(env: TemporalEnv, err: unknown): ConfigError {
+export async function temporalConnectError(env: TemporalEnv, err: unknown): Promise<ConfigError> {
   const raw = errorText(err);
   const where = `Temporal at ${env.TEMPORAL_ADDRESS} (${describeTemporalSecurity(env)})`;
-  let hint: string;
-  if (/certificate|UnknownIssuer|self[- ]signed|unable to verify|BadSignature|CERT_/i.test(raw)) {
-    hint = env.TEMPORAL_TLS_SERVER_CA_CERT_PATH
-      ? "the server's certificate is not signed by the CA in TEMPORAL_TLS_SERVER_CA_CERT_PATH or does not name the server (TEMPORAL_TLS_SERVER_NAME)"
-      : "the server's certificate is not trusted; set TEMPORAL_TLS_SERVER_CA_CERT_PATH to the CA that signed it";
-  } else if (/NotValidForName|hostname|altnames|subject alternative/i.test(raw)) {
-    hint = "the server's certificate does not name this server; set TEMPORAL_TLS_SERVER_NAME to a name it carries";
-  } else if (/handshake|alert|tls|ssl|reset|closed|EOF|h2|protocol/i.test(raw)) {
-    hint = env.TEMPORAL_TLS_CLIENT_CERT_PATH
-      ? 'the TLS handshake failed; check that the server accepts the client certificate in TEMPORAL_TLS_CLIENT_CERT_PATH'
-      : usesTls(env)
-        ? 'the TLS handshake failed; if the server requires a client certificate, set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH'
-        : 'the connection was closed; if the server expects TLS, set TEMPORAL_TLS=true (and the TEMPORAL_TLS_* files it needs)';
-  } else {
-    hint = 'check TEMPORAL_ADDRESS and that the server is running';
-  }
+  const hint = usesTls(env) ? tlsHint(env, await probeTls(env), raw) : plaintextHint(raw);
   return new ConfigError(`Cannot connect to ${where}: ${hint}. (${raw.slice(0, 300)})`);
+}
+
+function plaintextHint(raw: string): string {
+  if (/ECONNREFUSED|Connection refused|dns|ENOTFOUND/i.test(raw))
+    return 'check TEMPORAL_ADDRESS and that the server is running';
+  return 'the connection failed; if the server expects TLS, set TEMPORAL_TLS=true (and the TEMPORAL_TLS_* files it needs)';
+}
+
+function tlsHint(env: TemporalEnv, probe: string | undefined, raw: string): string {
+  const text = `${probe ?? ''} ${raw}`;
+  if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|Connection refused/i.test(text)) {
+    return 'nothing answers there; check TEMPORAL_ADDRESS and that the server is running';
+  }
+  if (/ALTNAME|NotValidForName|does not match certificate/i.test(text)) {
+    return "the server's certificate does not carry the name asked for; set TEMPORAL_TLS_SERVER_NAME to a name it carries";
+  }
+  if (/UNABLE_TO_VERIFY|SELF_SIGNED|UNABLE_TO_GET_ISSUER|CERT_UNTRUSTED|UnknownIssuer|BadSignature/i.test(text)) {
+    return env.TEMPORAL_TLS_SERVER_CA_CERT_PATH
+      ? "the server's certificate is not signed by the CA in TEMPORAL_TLS_SERVER_CA_CERT_PATH"
+      : "the server's certificate is not trusted; set TEMPORAL_TLS_SERVER_CA_CERT_PATH to the CA that signed it";
+  }
+  if (
+    /certificate required|CertificateRequired|alert handshake failure/i.test(text) &&
+    !env.TEMPORAL_TLS_CLIENT_CERT_PATH
+  ) {
+    return 'the server requires a client certificate; set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH';
+  }
+  if (
+    /unknown ca|bad certificate|certificate unknown|UnknownCA|BadCertificate|alert|right after the TLS handshake/i.test(
+      text,
+    )
+  ) {
+    return env.TEMPORAL_TLS_CLIENT_CERT_PATH
+      ? 'the server refused the client certificate in TEMPORAL_TLS_CLIENT_CERT_PATH (signed by a CA it does not trust?)'
+      : 'the server refused the TLS handshake; if it requires a client certificate, set TEMPORAL_TLS_CLIENT_CERT_PATH and TEMPORAL_TLS_CLIENT_KEY_PATH';
+  }
+  if (/wrong version number|packet length|unexpected eof|ECONNRESET/i.test(text)) {
+    return 'the server did not answer TLS; is TEMPORAL_ADDRESS a TLS endpoint?';
+  }
+  if (env.TEMPORAL_API_KEY && /Unauthenticated|PermissionDenied|unauthorized/i.test(text)) {
+    return 'the server refused TEMPORAL_API_KEY (or it is not valid for TEMPORAL_NAMESPACE)';
+  }
+  return 'check TEMPORAL_ADDRESS, the TEMPORAL_TLS_* settings and that the server is running';
+}
+
+const PROBE_TIMEOUT_MS = 3000;
+// TLS 1.3 finishes the client's side before the server checks the client certificate: wait for its verdict.
+const PROBE_SETTLE_MS = 1000;
+
+/** Replays the TLS handshake with the configured files; resolves to the error text, or undefined when it succeeds. */
+function probeTls(env: TemporalEnv): Promise<string | undefined> {
+  let options: tls.ConnectionOptions;
+  try {
+    const { tls: config = {} } = temporalConnectionOptions(env);
+    const [host = '', port = ''] = env.TEMPORAL_ADDRESS.split(':');
+    const servername = config.serverNameOverride ?? (net.isIP(host) ? undefined : host);
+    options = {
+      host,
+      port: Number(port),
+      ALPNProtocols: ['h2'],
+      ...(servername && { servername }),
+      ...(config.serverRootCACertificate && { ca: Buffer.from(config.serverRootCACertificate) }),
+      ...(config.clientCertPair && {
+        cert: Buffer.from(config.clientCertPair.crt),
+        key: Buffer.from(config.clientCertPair.key),
+      }),
+      // The name check is done below, against the name the SDK would use.
+      checkServerIdentity: (_name, cert) => tls.checkServerIdentity(servername ?? host, cert),
+    };
+  } catch (err) {
+    return Promise.resolve(errorText(err));
+  }
+  return new Promise((resolve) => {
+    const socket = tls.connect(options);
+    const done = (result: string | undefined) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(result);
+    };
+    const timer = setTimeout(() => done(undefined), PROBE_TIMEOUT_MS);
+    socket.once('error', (e: NodeJS.ErrnoException) => done(`${e.code ?? ''} ${e.message}`));
+    socket.once('secureConnect', () => {
+      // Read once: a server that refuses the client certificate says so with an alert after the handshake.
+      socket.once('data', () => done(undefined));
+      // Some servers (Node's among them) hang up without an alert when they refuse the client certificate.
+      socket.once('close', () => done('closed right after the TLS handshake'));
+      setTimeout(() => done(undefined), PROBE_SETTLE_MS);
+      socket.write('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+    });
+  });
 }
 
 function errorText(err: unknown): string {

@@ -15,8 +15,8 @@ async function main(): Promise<void> {
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
   await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
-  const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch((err: unknown) => {
-    throw temporalConnectError(env, err);
+  const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
+    throw await temporalConnectError(env, err);
   });
   const worker = await createWorker({
     connection,
