@@ -30,7 +30,9 @@ let baseUrl: string;
 
 beforeAll(async () => {
   if (!fs.existsSync(schemathesis)) {
-    throw new Error(`schemathesis is not installed at ${schemathesis}; .ci/run installs it (or set GRANTFLOW_SCHEMATHESIS).`);
+    throw new Error(
+      `schemathesis is not installed at ${schemathesis}; .ci/run installs it (or set GRANTFLOW_SCHEMATHESIS).`,
+    );
   }
   env = await startEnv({
     title: 'openapi-fuzz',
@@ -66,7 +68,12 @@ test('schemathesis finds no failure with all checks', async () => {
       '--header',
       `Authorization: Bearer ${token}`,
     ],
-    { cwd: root, env: { ...process.env, NO_COLOR: '1', SCHEMATHESIS_HOOKS: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    // Its cache (.schemathesis/) goes to a temporary folder, not the clone.
+    {
+      cwd: fs.mkdtempSync(path.join(os.tmpdir(), 'grantflow-fuzz-')),
+      env: { ...process.env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
   );
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
