@@ -5,7 +5,11 @@ import type { Caller } from './caller';
 import { fieldErrors, PROBLEM_CONTENT_TYPE, Problem, problemTypes, validationProblem } from './problem';
 import { problemSchema } from './schemas';
 
-export const BODY_LIMIT = '16kb';
+/**
+ * Above the largest body the schemas allow, with every character JSON-escaped (a 2,000-character justification of
+ * astral characters is 24,000 bytes; `fields` holds at most 20), so 413 only ever meets a body the schema refuses.
+ */
+export const BODY_LIMIT = '64kb';
 
 type Schema = z.ZodType | undefined;
 type Parsed<S extends Schema> = S extends z.ZodType ? z.output<S> : undefined;
@@ -186,7 +190,7 @@ export class ApiRouter {
     for (const status of new Set([...inputs, ...common, ...body, ...(route.problems ?? [])])) {
       const kinds = problemStatuses.get(status) ?? [];
       responses[String(status)] = {
-        description: `Problem: ${kinds.join(', ')}.`,
+        description: `Problem: ${kinds.join(', ')}.${status === 413 ? ` The body limit is ${BODY_LIMIT}.` : ''}`,
         content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
       };
     }

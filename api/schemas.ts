@@ -65,16 +65,21 @@ export const idempotencyKeyHeader = z
 
 // ---------- Inputs ----------
 
+const MAX_FIELDS = 20;
+
 export const requestInput = requestInputSchema
   .extend({
     duration: apiDuration
       .optional()
       .meta({ description: "How long, as an ISO-8601 duration; at most the entitlement's `maxDuration` (catalog)." }),
     justification,
-    fields: requestInputSchema.shape.fields.meta({
-      description: 'The form fields the entitlement requires (catalog `fields`: names, patterns); no others.',
-      propertyNames: { type: 'string', pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,31}$' },
-    }),
+    fields: requestInputSchema.shape.fields
+      .refine((f) => Object.keys(f).length <= MAX_FIELDS, `must have at most ${MAX_FIELDS} fields`)
+      .meta({
+        maxProperties: MAX_FIELDS,
+        description: 'The form fields the entitlement requires (catalog `fields`: names, patterns); no others.',
+        propertyNames: { type: 'string', pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,31}$' },
+      }),
   })
   .meta({
     id: 'RequestInput',
