@@ -96,7 +96,9 @@ export function createApp(deps: AppDeps): Express {
   let document: unknown;
   registerOpsRoutes(api, ctx, () => (document ??= openApiDocument(api.registry)));
 
+  app.use(api.options);
   app.use(api.router);
+  app.use(api.methodNotAllowed);
   app.use(unknownRoute);
   app.use(errorHandler(deps.log));
   return app;

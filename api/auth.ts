@@ -1,4 +1,6 @@
-import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, errors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { z } from 'zod';
+import type { Identity } from '../domain';
 import type { ApiEnv } from '../platform/env';
 import { Problem, unavailable } from './problem';
 
@@ -21,9 +23,22 @@ const CLOCK_TOLERANCE_SECONDS = 30;
 const MAX_TOKEN_LENGTH = 8192;
 const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i;
 
-type Verify = (token: string) => Promise<{ sub?: unknown }>;
+type Verify = (token: string) => Promise<JWTPayload>;
+/** Which person a verified token names; throws a Problem when it names nobody. */
+type Identify = (payload: JWTPayload) => string;
 
-function authenticator(verify: Verify): Authenticator {
+/** The claim that carries the directory identity: `sub` is a directory id, `email` a directory email. */
+export const identityClaims = ['sub', 'email', 'preferred_username'] as const;
+export type IdentityClaim = (typeof identityClaims)[number];
+
+const bySubject: Identify = (payload) => {
+  if (typeof payload.sub !== 'string' || payload.sub === '') {
+    throw unauthenticated('The token names no subject (sub).');
+  }
+  return payload.sub;
+};
+
+function authenticator(verify: Verify, identify: Identify = bySubject): Authenticator {
   return {
     async authenticate(header) {
       if (!header) throw unauthenticated('Send a bearer token in the Authorization header.', 'invalid_request');
@@ -31,16 +46,13 @@ function authenticator(verify: Verify): Authenticator {
       if (!token || token.length > MAX_TOKEN_LENGTH) {
         throw unauthenticated('The Authorization header must be "Bearer <token>".', 'invalid_request');
       }
-      let payload: { sub?: unknown };
+      let payload: JWTPayload;
       try {
         payload = await verify(token);
       } catch (err) {
         throw tokenProblem(err);
       }
-      if (typeof payload.sub !== 'string' || payload.sub === '') {
-        throw unauthenticated('The token names no subject (sub).');
-      }
-      return { userId: payload.sub };
+      return { userId: identify(payload) };
     },
   };
 }
@@ -78,25 +90,103 @@ export async function signDevToken(opts: {
     .sign(new TextEncoder().encode(opts.secret ?? DEV_DEFAULT_SECRET));
 }
 
+/**
+ * Maps the configured claim to a directory id. `sub` and `preferred_username` are directory ids; `email` is looked
+ * up in the directory (case-insensitively), and an email the provider marks unverified names nobody.
+ */
+export function claimIdentifier(claim: IdentityClaim, users?: ReadonlyMap<string, Identity>): Identify {
+  if (claim === 'sub') return bySubject;
+  const byEmail = new Map<string, string>();
+  if (claim === 'email') {
+    if (!users) throw new Error('Mapping the email claim needs the directory.');
+    for (const user of users.values()) if (user.email) byEmail.set(user.email.toLowerCase(), user.id);
+  }
+  return (payload) => {
+    const value = payload[claim];
+    if (typeof value !== 'string' || value === '') throw unauthenticated(`The token carries no ${claim} claim.`);
+    if (claim !== 'email') return value;
+    if (payload.email_verified === false) throw unauthenticated("The token's email is not verified by the provider.");
+    const userId = byEmail.get(value.toLowerCase());
+    if (!userId) throw unauthenticated("The token's email names nobody in the directory.");
+    return userId;
+  };
+}
+
 /** Production: tokens from the OIDC issuer, checked against its published keys (asymmetric algorithms only). */
-export function oidcAuthenticator(opts: { issuer: string; audience: string; keys: JWTVerifyGetKey }): Authenticator {
+export function oidcAuthenticator(opts: {
+  issuer: string;
+  audience: string;
+  keys: JWTVerifyGetKey;
+  identify?: Identify;
+}): Authenticator {
   return authenticator(async (token) => {
     const { payload } = await jwtVerify(token, opts.keys, {
       issuer: opts.issuer,
       audience: opts.audience,
-      algorithms: ['RS256', 'ES256'],
+      algorithms: ['RS256', 'PS256', 'ES256'],
       clockTolerance: CLOCK_TOLERANCE_SECONDS,
       requiredClaims: ['exp'],
     });
     return payload;
-  });
+  }, opts.identify);
+}
+
+export interface KeySetTiming {
+  /** How long a fetched key set is trusted: a key the issuer retired is refused at the latest this long after. */
+  cacheMaxAgeMs: number;
+  /** The least time between two fetches, so tokens with unknown key ids cannot make us hammer the issuer. */
+  cooldownMs: number;
+}
+
+const discoverySchema = z.object({ issuer: z.string(), jwks_uri: z.url() });
+
+/** The issuer's key set URL from its discovery document (OpenID Connect Discovery 1.0, section 4). */
+export async function discoverJwksUrl(issuer: string): Promise<URL> {
+  const url = `${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+  const res = await fetch(url, { signal: AbortSignal.timeout(3000), headers: { accept: 'application/json' } });
+  if (!res.ok) throw new Error(`OIDC discovery at ${url} answered ${res.status}.`);
+  const doc = discoverySchema.parse(await res.json());
+  // The document must be the issuer's own (section 4.3): otherwise its keys are not the ones tokens are signed with.
+  if (doc.issuer !== issuer) throw new Error(`OIDC discovery at ${url} names issuer ${doc.issuer}, not ${issuer}.`);
+  return new URL(doc.jwks_uri);
+}
+
+/**
+ * The issuer's keys, fetched from `jwksUrl` or, without one, from the URL its discovery document names. Fetched on
+ * first use (an identity provider that is down at start-up makes requests 503, not the API crash), refetched when a
+ * token names an unknown key (rotation is picked up without restart) and when the cache is older than its maximum
+ * age (a retired key stops working).
+ */
+export function issuerKeys(opts: { issuer: string; jwksUrl?: string } & KeySetTiming): JWTVerifyGetKey {
+  let keys: Promise<JWTVerifyGetKey> | undefined;
+  const load = async () => {
+    const url = opts.jwksUrl ? new URL(opts.jwksUrl) : await discoverJwksUrl(opts.issuer);
+    return createRemoteJWKSet(url, {
+      timeoutDuration: 3000,
+      cacheMaxAge: opts.cacheMaxAgeMs,
+      cooldownDuration: opts.cooldownMs,
+    });
+  };
+  return async (header, token) => {
+    keys ??= load().catch((err: unknown) => {
+      keys = undefined; // try discovery again on the next token
+      throw err;
+    });
+    return (await keys)(header, token);
+  };
 }
 
 /** OIDC when an issuer is configured, otherwise the dev secret (the env schema refuses that in production). */
-export function authenticatorFromEnv(env: ApiEnv): Authenticator {
-  if (env.OIDC_ISSUER && env.OIDC_JWKS_URL) {
-    const keys = createRemoteJWKSet(new URL(env.OIDC_JWKS_URL), { timeoutDuration: 3000, cooldownDuration: 30_000 });
-    return oidcAuthenticator({ issuer: env.OIDC_ISSUER, audience: env.OIDC_AUDIENCE, keys });
+export function authenticatorFromEnv(env: ApiEnv, users?: ReadonlyMap<string, Identity>): Authenticator {
+  if (env.OIDC_ISSUER) {
+    const keys = issuerKeys({
+      issuer: env.OIDC_ISSUER,
+      jwksUrl: env.OIDC_JWKS_URL,
+      cacheMaxAgeMs: env.OIDC_JWKS_CACHE_SECONDS * 1000,
+      cooldownMs: env.OIDC_JWKS_COOLDOWN_SECONDS * 1000,
+    });
+    const identify = claimIdentifier(env.OIDC_IDENTITY_CLAIM, users);
+    return oidcAuthenticator({ issuer: env.OIDC_ISSUER, audience: env.OIDC_AUDIENCE, keys, identify });
   }
   if (env.NODE_ENV === 'production') throw new Error('Development tokens are refused when NODE_ENV=production.');
   return devAuthenticator({ secret: env.GRANTFLOW_DEV_JWT_SECRET ?? DEV_DEFAULT_SECRET, audience: env.OIDC_AUDIENCE });

@@ -5,6 +5,7 @@ import { createPool, migrate } from '../platform/db';
 import { apiEnvSchema, parseEnv } from '../platform/env';
 import { createLogger } from '../platform/logger';
 import { auditSettingsFromEnv } from '../activities/audit-settings';
+import { describeTemporalSecurity, temporalConnectError, temporalConnectionOptions } from '../platform/temporal';
 import { createApp } from './app';
 import { authenticatorFromEnv } from './auth';
 
@@ -18,20 +19,23 @@ async function main(): Promise<void> {
   const auditSettings = auditSettingsFromEnv(process.env);
   if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
-  const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
+    throw await temporalConnectError(env, err);
+  });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const app = createApp({
     client,
     pool,
     config,
-    auth: authenticatorFromEnv(env),
+    auth: authenticatorFromEnv(env, config.users),
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,
     auditSettings,
   });
   const server: Server = app.listen(env.PORT, () => {
-    log.info({ port: env.PORT, temporal: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE }, 'api listening');
+    const temporal = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
+    log.info({ port: env.PORT, temporal, security: describeTemporalSecurity(env) }, 'api listening');
   });
   // Slow clients must not hold sockets open indefinitely.
   server.requestTimeout = 30_000;

@@ -28,6 +28,7 @@ export const problemTypes = {
   'not-eligible': { status: 403, title: 'You are not an eligible approver' },
   'not-allowed': { status: 403, title: 'You may not do this to this request' },
   'not-found': { status: 404, title: 'Not found' },
+  'method-not-allowed': { status: 405, title: 'The method is not allowed here' },
   'stage-closed': { status: 409, title: 'No stage is open for decisions' },
   'already-decided': { status: 409, title: 'You already decided' },
   'invalid-state': { status: 409, title: 'The request is not in a state that allows this' },

@@ -5,7 +5,11 @@ import type { Caller } from './caller';
 import { fieldErrors, PROBLEM_CONTENT_TYPE, Problem, problemTypes, validationProblem } from './problem';
 import { problemSchema } from './schemas';
 
-export const BODY_LIMIT = '16kb';
+/**
+ * Above the largest body the schemas allow, with every character JSON-escaped (a 2,000-character justification of
+ * astral characters is 24,000 bytes; `fields` holds at most 20), so 413 only ever meets a body the schema refuses.
+ */
+export const BODY_LIMIT = '64kb';
 
 type Schema = z.ZodType | undefined;
 type Parsed<S extends Schema> = S extends z.ZodType ? z.output<S> : undefined;
@@ -69,6 +73,8 @@ for (const [kind, { status }] of Object.entries(problemTypes)) {
 export class ApiRouter {
   readonly registry = new OpenAPIRegistry();
   readonly router = express.Router();
+  /** Each path template with the methods declared on it, for 405 answers to the others. */
+  private readonly methods = new Map<string, { pattern: RegExp; allowed: Set<string> }>();
   private readonly json = express.json({ limit: BODY_LIMIT, strict: true });
 
   constructor(private readonly deps: RouterDeps) {
@@ -109,7 +115,50 @@ export class ApiRouter {
       await route.handle(ctx);
     });
     this.router[route.method](route.path, ...steps);
+    const entry = this.methods.get(route.path) ?? {
+      pattern: new RegExp(`^${route.path.replace(/:\w+/g, '[^/]+')}/?$`),
+      allowed: new Set<string>(),
+    };
+    entry.allowed.add(route.method.toUpperCase());
+    if (route.method === 'get') entry.allowed.add('HEAD'); // Express answers HEAD from the GET handler
+    this.methods.set(route.path, entry);
   }
+
+  /** OPTIONS names the methods the document declares for the path, as 405 answers do. */
+  readonly options: RequestHandler = (req, res, next) => {
+    const allowed = req.method === 'OPTIONS' ? this.allowed(req.path) : new Set<string>();
+    if (allowed.size === 0) {
+      next();
+      return;
+    }
+    res.setHeader('Allow', [...allowed].sort().join(', '));
+    res.status(204).end();
+  };
+
+  /** A literal path (`/v1/requests/preview`) is its own resource, even where a template (`/v1/requests/:id`) matches too. */
+  private allowed(path: string): Set<string> {
+    const matching = [...this.methods].filter(([, { pattern }]) => pattern.test(path));
+    const literal = matching.filter(([template]) => !template.includes(':'));
+    return new Set((literal.length ? literal : matching).flatMap(([, { allowed }]) => [...allowed]));
+  }
+
+  /**
+   * A method the document does not declare on a path it does declare is 405 with `Allow` (RFC 9110 §15.5.6), not
+   * 404: the resource is there, the method is not. Mounted after the router, so only unmatched requests reach it.
+   */
+  readonly methodNotAllowed: RequestHandler = (req, _res, next) => {
+    const allowed = this.allowed(req.path);
+    if (allowed.size === 0 || allowed.has(req.method)) {
+      next();
+      return;
+    }
+    const allow = [...allowed].sort().join(', ');
+    next(
+      new Problem('method-not-allowed', `${req.path} answers ${allow} only.`, {
+        headers: { Allow: allow },
+      }),
+    );
+  };
 
   private document(route: Route<Schema, Schema, Schema>): RouteConfig {
     const responses: Record<string, ResponseConfig> = {};
@@ -141,7 +190,7 @@ export class ApiRouter {
     for (const status of new Set([...inputs, ...common, ...body, ...(route.problems ?? [])])) {
       const kinds = problemStatuses.get(status) ?? [];
       responses[String(status)] = {
-        description: `Problem: ${kinds.join(', ')}.`,
+        description: `Problem: ${kinds.join(', ')}.${status === 413 ? ` The body limit is ${BODY_LIMIT}.` : ''}`,
         content: { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } },
       };
     }

@@ -13,8 +13,44 @@ import type { RequestView } from '../workflows/messages';
 // refused); outputs describe what the API sends.
 
 const userId = z.string().meta({ description: 'A directory user id.', example: 'alice' });
-const instant = z.iso.datetime({ offset: true }).meta({ description: 'An ISO-8601 instant.' });
-const comment = z.string().trim().max(2000);
+// Normalised to UTC: any RFC 3339 offset is fine here, PostgreSQL takes fewer; before year 1 is the beginning of time.
+const instant = z.iso
+  .datetime({ offset: true })
+  .transform((v) => {
+    const at = new Date(v);
+    return at.getUTCFullYear() < 1 ? '0001-01-01T00:00:00.000Z' : at.toISOString();
+  })
+  .meta({ description: 'An ISO-8601 instant.' });
+
+// Free text as JSON Schema counts it: code points, the limit on what was sent, the minimum on what is left once the
+// whitespace JavaScript's trim() removes is gone. The pattern shows the minimum; both are checked by code, not regex,
+// because regex engines disagree on what \s and a character are.
+const WS = '[\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]';
+const NOT_WS = WS.replace('[', '[^');
+const codePoints = (v: string) => [...v].length;
+function text(opts: { max: number; min?: number; message?: string }) {
+  const { max, min = 0 } = opts;
+  const schema = z
+    .string()
+    .refine((v) => codePoints(v) <= max, `must be at most ${max} characters`)
+    .transform((v) => v.trim())
+    .refine((v) => codePoints(v) >= min, opts.message ?? `must be at least ${min} characters`);
+  const pattern = min > 0 ? `^${WS}*${NOT_WS}[\\s\\S]{${Math.max(0, min - 2)},}${NOT_WS}${WS}*$` : undefined;
+  return schema.meta({ type: 'string', maxLength: max, ...(min > 0 && { minLength: min, pattern }) } as never);
+}
+const comment = text({ max: 2000 });
+
+// The API takes the part of the ISO-8601 duration grammar that means a positive length, written without leading
+// zeros, as one pattern: the document shows exactly what is accepted (the domain parser also reads `P0DT4H`).
+const DAYS = '[1-9]\\d{0,3}D';
+const TIME =
+  'T(?:[1-9]\\d{0,4}H(?:[1-9]\\d{0,5}M)?(?:[1-9]\\d{0,6}S)?|[1-9]\\d{0,5}M(?:[1-9]\\d{0,6}S)?|[1-9]\\d{0,6}S)';
+const API_DURATION = new RegExp(`^P(?:${DAYS}(?:${TIME})?|${TIME})$`);
+const justification = text({ max: 2000, min: 10, message: 'must say why, in at least 10 characters' });
+const apiDuration = z
+  .string()
+  .regex(API_DURATION, 'must be an ISO-8601 duration of days, hours, minutes or seconds, e.g. P30D or PT4H')
+  .pipe(durationSchema);
 
 export const requestIdParam = z
   .string()
@@ -29,15 +65,33 @@ export const idempotencyKeyHeader = z
 
 // ---------- Inputs ----------
 
-export const requestInput = requestInputSchema.meta({
-  id: 'RequestInput',
-  description: 'What to request. Who asks comes from the bearer token, never from the body.',
-  example: {
-    entitlement: 'analytics-db:read',
-    justification: 'Quarterly revenue report for the board',
-    duration: 'P7D',
-  },
-});
+const MAX_FIELDS = 20;
+
+export const requestInput = requestInputSchema
+  .extend({
+    duration: apiDuration
+      .optional()
+      .meta({ description: "How long, as an ISO-8601 duration; at most the entitlement's `maxDuration` (catalog)." }),
+    justification,
+    fields: requestInputSchema.shape.fields
+      .refine((f) => Object.keys(f).length <= MAX_FIELDS, `must have at most ${MAX_FIELDS} fields`)
+      .meta({
+        maxProperties: MAX_FIELDS,
+        description: 'The form fields the entitlement requires (catalog `fields`: names, patterns); no others.',
+        propertyNames: { type: 'string', pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,31}$' },
+      }),
+  })
+  .meta({
+    id: 'RequestInput',
+    description:
+      'What to request. Who asks comes from the bearer token, never from the body. Whether it fits the catalog ' +
+      '(a known entitlement, its fields, its maximum duration, break-glass allowed) is answered with 422.',
+    example: {
+      entitlement: 'analytics-db:read',
+      justification: 'Quarterly revenue report for the board',
+      duration: 'P7D',
+    },
+  });
 
 export const decisionInput = z
   .object({ decision: z.enum(['approve', 'deny']), comment: comment.optional() })
@@ -46,8 +100,8 @@ export const decisionInput = z
 export const reasonInput = z.object({ reason: comment.optional() }).strict().meta({ id: 'ReasonInput' });
 export const extendInput = z
   .object({
-    duration: durationSchema.meta({ description: 'How much longer, as an ISO-8601 duration.', example: 'P7D' }),
-    justification: z.string().trim().min(10, 'must say why, in at least 10 characters').max(2000),
+    duration: apiDuration.meta({ description: 'How much longer, as an ISO-8601 duration.', example: 'P7D' }),
+    justification,
   })
   .strict()
   .meta({ id: 'ExtendInput' });
@@ -57,25 +111,39 @@ export const reviewInput = z
   .meta({ id: 'ReviewInput' });
 export const fulfilInput = z.object({ comment: comment.optional() }).strict().meta({ id: 'FulfilInput' });
 
-const limit = (max: number, fallback: number) =>
-  z
-    .string()
-    .regex(/^\d{1,4}$/, 'must be a whole number')
-    .transform(Number)
-    .pipe(z.number().int().min(1).max(max))
-    .optional()
-    .transform((n) => n ?? fallback)
+const limit = (max: number, fallback: number) => {
+  const message = `must be a whole number from 1 to ${max}`;
+  return z.coerce
+    .number({ error: message })
+    .int(message)
+    .min(1, message)
+    .max(max, message)
+    .default(fallback)
     .meta({ description: `Page size, 1 to ${max} (default ${fallback}).` });
+};
 
-const cursor = z.string().max(200).optional().meta({ description: 'The `next` value of the previous page.' });
+/**
+ * A page position, `<submitted_at in microseconds since the epoch>~<id>`. Any cursor of that shape is a position
+ * to page from (the pattern says exactly what is accepted); there is nothing to forge, the caller's visibility
+ * filter applies on every page.
+ */
+export const CURSOR = /^(\d{1,16})~([A-Za-z0-9][A-Za-z0-9._-]{0,99})$/;
+const cursor = z
+  .string()
+  .regex(CURSOR, 'is not a valid cursor')
+  .optional()
+  .meta({ description: 'The `next` value of the previous page.' });
 
 const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
+
+const STATUS = `(?:${statusSchema.options.join('|')})`;
+const STATUS_LIST = new RegExp(`^${STATUS}(?:,${STATUS})*$`);
 
 export const listQuery = z
   .object({
     status: z
       .string()
-      .max(200)
+      .regex(STATUS_LIST, 'must be statuses separated by commas')
       .transform((v) => v.split(','))
       .pipe(z.array(statusSchema))
       .optional()
@@ -92,14 +160,10 @@ export type ListQuery = z.output<typeof listQuery>;
 
 export const inboxQuery = z.object({ limit: limit(100, 25), cursor }).strict();
 
+// A half-open period [from, to): a `to` at or before `from` is an empty period and matches nothing.
 const range = {
   from: instant.optional().meta({ description: 'Inclusive start (ISO-8601).' }),
-  to: instant.optional().meta({ description: 'Exclusive end (ISO-8601).' }),
-};
-const orderedRange = <T extends { from?: string; to?: string }>(q: T, ctx: z.RefinementCtx) => {
-  if (q.from && q.to && Date.parse(q.from) >= Date.parse(q.to)) {
-    ctx.addIssue({ code: 'custom', path: ['to'], message: 'must be after from' });
-  }
+  to: instant.optional().meta({ description: 'Exclusive end (ISO-8601); at or before `from`, the period is empty.' }),
 };
 
 export const auditQuery = z
@@ -114,15 +178,13 @@ export const auditQuery = z
       .optional()
       .meta({ description: 'The `next` value of the previous page.' }),
   })
-  .strict()
-  .superRefine(orderedRange);
+  .strict();
 
 export const auditExportQuery = z
   .object({ format: z.enum(['json', 'csv']).default('json'), ...range, requestId: requestIdParam.optional() })
-  .strict()
-  .superRefine(orderedRange);
+  .strict();
 
-export const kpiQuery = z.object(range).strict().superRefine(orderedRange);
+export const kpiQuery = z.object(range).strict();
 
 // ---------- Outputs ----------
 

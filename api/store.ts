@@ -5,7 +5,7 @@ import { inTransaction } from '../activities/transaction';
 import type { RequestView } from '../workflows/messages';
 import type { Caller, RequestSubject } from './caller';
 import { Problem } from './problem';
-import type { ListQuery, RequestSummary } from './schemas';
+import { CURSOR, type ListQuery, type RequestSummary } from './schemas';
 
 /** The API's reads and writes of the `requests` projection (the workflow keeps the rest of each row current). */
 export function createRequestStore(pool: pg.Pool) {
@@ -97,13 +97,15 @@ export function createRequestStore(pool: pg.Pool) {
     if (q.entitlement !== undefined) where.push(`entitlement = ${bind(q.entitlement)}`);
     if (q.beneficiary !== undefined) where.push(`beneficiary = ${bind(q.beneficiary)}`);
     if (q.cursor !== undefined) {
-      const [at, id] = decodeCursor(q.cursor);
-      where.push(`(submitted_at, id) < (${bind(at)}::timestamptz, ${bind(id)})`);
+      const [micros, id] = decodeCursor(q.cursor);
+      where.push(
+        `(submitted_at, id) < ('epoch'::timestamptz + ${bind(micros)}::bigint * interval '1 microsecond', ${bind(id)})`,
+      );
     }
     const { rows } = await pool.query<SummaryRow>(
       `SELECT id, requester, beneficiary, entitlement, resource, status, break_glass, review_state, risk_level,
               pending_approvers, submitted_at, updated_at, expires_at,
-              to_char(submitted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_at
+              ((extract(epoch FROM submitted_at) * 1000000)::bigint)::text AS cursor_at
          FROM requests
         ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
         ORDER BY submitted_at DESC, id DESC
@@ -184,26 +186,14 @@ function toSummary(r: SummaryRow): RequestSummary {
   };
 }
 
-// The cursor carries the last row's (submitted_at, id) with microseconds, so no row is skipped or repeated.
-function encodeCursor(at: string, id: string): string {
-  return Buffer.from(JSON.stringify([at, id]), 'utf8').toString('base64url');
+// The cursor is the last row's position (see CURSOR in schemas.ts), so no row is skipped or repeated.
+function encodeCursor(micros: string, id: string): string {
+  return `${micros}~${id}`;
 }
 
 function decodeCursor(cursor: string): [string, string] {
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (
-      Array.isArray(value) &&
-      value.length === 2 &&
-      typeof value[0] === 'string' &&
-      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/.test(value[0]) &&
-      typeof value[1] === 'string'
-    ) {
-      return [value[0], value[1]];
-    }
-  } catch {
-    // fall through to the problem below
-  }
+  const m = CURSOR.exec(cursor);
+  if (m?.[1] && m[2]) return [m[1], m[2]];
   throw new Problem('validation', 'The cursor is not one this API gave out.', {
     errors: [{ field: 'cursor', message: 'is not a valid cursor' }],
   });

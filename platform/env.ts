@@ -1,14 +1,10 @@
 import { z } from 'zod';
+import { ConfigError } from './errors';
+import { checkTemporalEnv, temporalEnvShape } from './temporal';
+
+export { ConfigError };
 
 const port = z.coerce.number().int().min(1).max(65535);
-const temporal = {
-  TEMPORAL_ADDRESS: z
-    .string()
-    .regex(/^[^\s:]+:\d+$/, 'must be host:port')
-    .default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TEMPORAL_TASK_QUEUE: z.string().min(1).default('grantflow'),
-};
 // The audit chain's keys and checkpoints (activities/audit-settings.ts reads and checks them, and says what is wrong).
 const audit = {
   /** HMAC keys, `<id>:<secret>` comma- or line-separated, the first current; or a file of them. */
@@ -27,19 +23,21 @@ const common = {
   GRANTFLOW_CONFIG_DIR: z.string().min(1).default('config/demo'),
   /** `false` when migrations run as a step of their own, with the owner's role (DATABASE_URL is the app's role). */
   GRANTFLOW_MIGRATE_ON_START: z.enum(['true', 'false']).default('true'),
-  ...temporal,
+  ...temporalEnvShape,
   ...audit,
 };
 
-export const workerEnvSchema = z.object({
-  ...common,
-  GRANTFLOW_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
-  /** Also send the deprecated, replayable v1 signature, for a gateway that has not moved to v2 (this release only). */
-  GRANTFLOW_WEBHOOK_SIGNATURE_V1: z.enum(['true', 'false']).default('false'),
-  /** A Slack-compatible incoming webhook for notifications; unset means notifications go to the log only. */
-  GRANTFLOW_NOTIFY_WEBHOOK_URL: z.url().optional(),
-  GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
-});
+export const workerEnvSchema = z
+  .object({
+    ...common,
+    GRANTFLOW_WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters'),
+    /** Also send the deprecated, replayable v1 signature, for a gateway that has not moved to v2 (this release only). */
+    GRANTFLOW_WEBHOOK_SIGNATURE_V1: z.enum(['true', 'false']).default('false'),
+    /** A Slack-compatible incoming webhook for notifications; unset means notifications go to the log only. */
+    GRANTFLOW_NOTIFY_WEBHOOK_URL: z.url().optional(),
+    GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
+  })
+  .superRefine(checkTemporalEnv);
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 
 export const apiEnvSchema = z
@@ -49,30 +47,40 @@ export const apiEnvSchema = z
     GRANTFLOW_DEV_JWT_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
     OIDC_ISSUER: z.url().optional(),
     OIDC_AUDIENCE: z.string().min(1).default('grantflow'),
+    /** Unset: the key set URL comes from the issuer's discovery document. */
     OIDC_JWKS_URL: z.url().optional(),
+    OIDC_IDENTITY_CLAIM: z.enum(['sub', 'email', 'preferred_username']).default('sub'),
+    OIDC_JWKS_CACHE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
+    OIDC_JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
     GRANTFLOW_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
   })
   .superRefine((env, ctx) => {
+    checkTemporalEnv(env, ctx);
     if (env.NODE_ENV === 'production' && env.GRANTFLOW_DEV_JWT_SECRET) {
       ctx.addIssue({
         code: 'custom',
         path: ['GRANTFLOW_DEV_JWT_SECRET'],
-        message: 'must not be set when NODE_ENV=production; use OIDC_ISSUER and OIDC_JWKS_URL',
+        message: 'must not be set when NODE_ENV=production; use OIDC_ISSUER',
       });
     }
-    if (!env.GRANTFLOW_DEV_JWT_SECRET && !(env.OIDC_ISSUER && env.OIDC_JWKS_URL)) {
+    if (!env.GRANTFLOW_DEV_JWT_SECRET && !env.OIDC_ISSUER) {
       ctx.addIssue({
         code: 'custom',
         path: ['OIDC_ISSUER'],
-        message: 'OIDC_ISSUER and OIDC_JWKS_URL are required unless GRANTFLOW_DEV_JWT_SECRET is set (development only)',
+        message: 'OIDC_ISSUER is required unless GRANTFLOW_DEV_JWT_SECRET is set (development only)',
       });
+    }
+    if (env.NODE_ENV === 'production') {
+      // Keys fetched in the clear could be swapped on the way: a forged key set is a forged identity.
+      for (const name of ['OIDC_ISSUER', 'OIDC_JWKS_URL'] as const) {
+        const value = env[name];
+        if (value && !value.startsWith('https://')) {
+          ctx.addIssue({ code: 'custom', path: [name], message: 'must be an https:// URL when NODE_ENV=production' });
+        }
+      }
     }
   });
 export type ApiEnv = z.infer<typeof apiEnvSchema>;
-
-export class ConfigError extends Error {
-  override name = 'ConfigError';
-}
 
 /** Parses a process's environment, failing with one sentence per bad variable. */
 export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.infer<S> {
@@ -81,7 +89,7 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   const lines = result.error.issues.map((i) => {
     const name = String(i.path[0] ?? 'environment');
     const value = env[name];
-    const secret = /SECRET|PASSWORD|_URL$/.test(name);
+    const secret = /SECRET|PASSWORD|_KEY$|_URL$/.test(name);
     const shown =
       value === undefined ? 'is not set' : secret ? 'is invalid' : `is ${JSON.stringify(value.slice(0, 60))}`;
     return `${name} ${shown}: ${i.message}.`;

@@ -5,6 +5,7 @@ import { createPool, migrate } from '../platform/db';
 import { loadConfig } from '../platform/config-files';
 import { parseEnv, workerEnvSchema } from '../platform/env';
 import { createLogger } from '../platform/logger';
+import { describeTemporalSecurity, temporalConnectError, temporalConnectionOptions } from '../platform/temporal';
 import { createWorker } from './create-worker';
 import { installRuntime } from './runtime';
 
@@ -22,7 +23,9 @@ async function main(): Promise<void> {
     auditSettings.checkpointIntervalMs > 0
       ? checkpointerFor(auditSettings, pool, log).every(auditSettings.checkpointIntervalMs)
       : () => undefined;
-  const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
+  const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
+    throw await temporalConnectError(env, err);
+  });
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -37,7 +40,15 @@ async function main(): Promise<void> {
     }),
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
   });
-  log.info({ taskQueue: env.TEMPORAL_TASK_QUEUE, address: env.TEMPORAL_ADDRESS }, 'worker started');
+  log.info(
+    {
+      taskQueue: env.TEMPORAL_TASK_QUEUE,
+      address: env.TEMPORAL_ADDRESS,
+      namespace: env.TEMPORAL_NAMESPACE,
+      security: describeTemporalSecurity(env),
+    },
+    'worker started',
+  );
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
   await worker.run();
   stopCheckpoints();

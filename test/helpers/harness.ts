@@ -16,6 +16,7 @@ import { auditSettingsFromEnv, checkpointerFor } from '../../activities/audit-se
 import { interpolateEnv, parseConfigs, type Config, type PolicySource } from '../../domain/config';
 import type { RequestInput } from '../../domain/model';
 import { createPool, type Pool } from '../../platform/db';
+import type { TemporalConnectionOptions } from '../../platform/temporal';
 import { createLogger } from '../../platform/logger';
 import { createReceiver } from '../../scripts/webhook-receiver';
 import { accessRequestV2 } from '../../workflows';
@@ -129,6 +130,8 @@ export interface EnvOptions {
   configure?: (raw: RawConfig) => RawConfig;
   /** The files the policy version is digested from, as loadConfig gives them; default: the label alone. */
   source?: PolicySource;
+  /** How worker and client reach Temporal; by default the test stack's dev server in plaintext. */
+  temporal?: TemporalConnectionOptions;
 }
 
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
@@ -144,7 +147,8 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
   const config = parseConfigs(adjusted, undefined, opts.source);
   const pool = createPool(process.env.DATABASE_URL as string);
   const taskQueue = `test-${opts.title.replace(/[^a-zA-Z0-9]+/g, '-')}-${uniqueId('q')}`;
-  const nativeConnection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const temporal = opts.temporal ?? { address: process.env.TEMPORAL_ADDRESS as string };
+  const nativeConnection = await NativeConnection.connect(temporal);
   const newWorker = async () =>
     createWorker({
       connection: nativeConnection,
@@ -155,7 +159,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
     });
   let worker = await newWorker();
   let running = worker.run();
-  const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS });
+  const connection = await Connection.connect(temporal);
   const client = new Client({ connection });
 
   const view = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId)).query(getRequestQuery);

@@ -136,7 +136,7 @@ describe('validation at the edge', () => {
 
   it('an oversize body: 413', async () => {
     expectProblem(
-      await post({ entitlement: 'github:member', justification: 'x'.repeat(20_000) }),
+      await post({ entitlement: 'github:member', justification: 'x'.repeat(70_000) }),
       413,
       'payload-too-large',
     );

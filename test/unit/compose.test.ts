@@ -1,7 +1,9 @@
 /**
- * The Docker deployment skeleton cannot be started here (no Docker engine in CI), so its wiring is checked
- * statically: the services and ports, that worker and api get exactly the environment their zod schemas
- * accept, that the search attributes registered match the single list the code uses, and the image's user.
+ * The Docker deployments cannot be started here (no Docker engine in CI), so their wiring is checked statically:
+ * the services and ports, that worker and api get exactly the environment their zod schemas accept, that the
+ * search attributes registered match the single list the code uses, and the image's user; for the production
+ * profile also that it refuses development authentication, keeps secrets in env files and publishes nothing
+ * internal.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -37,40 +39,71 @@ const serviceSchema = z.looseObject({
     .array(z.union([z.string(), z.looseObject({ type: z.string(), source: z.string().optional() })]))
     .optional(),
   healthcheck: z.looseObject({ test: z.union([z.string(), z.array(z.string())]) }).optional(),
+  env_file: z.array(z.string()).optional(),
+  networks: z.array(z.string()).optional(),
 });
 type Service = z.infer<typeof serviceSchema>;
-const composeSchema = z.looseObject({ services: z.record(z.string(), serviceSchema) });
+const composeSchema = z.looseObject({
+  services: z.record(z.string(), serviceSchema),
+  networks: z.record(z.string(), z.looseObject({ internal: z.boolean().optional() }).nullable()).optional(),
+});
+type Compose = z.infer<typeof composeSchema>;
 
-const compose = composeSchema.parse(parse(read('docker-compose.yml'), { merge: true }));
+const loadCompose = (file: string): Compose => composeSchema.parse(parse(read(file), { merge: true }));
+const compose = loadCompose('docker-compose.yml');
 
-function service(name: string): Service {
-  const found = compose.services[name];
-  if (!found) throw new Error(`docker-compose.yml has no service ${name}`);
+function service(name: string, from: Compose = compose): Service {
+  const found = from.services[name];
+  if (!found) throw new Error(`the compose file has no service ${name}`);
   return found;
 }
 
-/** Resolves compose interpolation as `docker compose up` does with no `.env`: every variable must have a default. */
-function interpolate(value: string): string {
+type Vars = Record<string, string>;
+
+/**
+ * Resolves compose interpolation as `docker compose up` does: from `vars` (the `--env-file`), else the default;
+ * `${NAME:?message}` stops with the message, as compose does. Without vars every variable must have a default.
+ */
+function interpolate(value: string, vars: Vars = {}): string {
   return value.replace(
-    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
-    (match, braced?: string, fallback?: string, bare?: string) => {
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (match, braced?: string, kind?: string, rest?: string, bare?: string) => {
       if (match === '$$') return '$';
-      if (fallback === undefined) throw new Error(`${braced ?? bare} has no default in docker-compose.yml`);
-      return fallback;
+      const name = (braced ?? bare) as string;
+      const given = vars[name];
+      if (given !== undefined && given !== '') return given;
+      if (kind === '?') throw new Error(`required variable ${name} is missing a value: ${rest}`);
+      if (kind !== '-') throw new Error(`${name} has no default in the compose file`);
+      return rest ?? '';
     },
   );
 }
 
-/** A service's environment as its process sees it; a key without a value is passed through from the host (unset here). */
-function environmentOf(svc: Service): Record<string, string | undefined> {
+/** A service's `environment:` as its process sees it; a key without a value is passed through from the host (unset here). */
+function environmentOf(svc: Service, vars: Vars = {}): Record<string, string | undefined> {
   const env = svc.environment ?? {};
   const entries: [string, string | undefined][] = Array.isArray(env)
     ? env.map((line) => {
         const eq = line.indexOf('=');
-        return eq < 0 ? [line, undefined] : [line.slice(0, eq), interpolate(line.slice(eq + 1))];
+        return eq < 0 ? [line, undefined] : [line.slice(0, eq), interpolate(line.slice(eq + 1), vars)];
       })
-    : Object.entries(env).map(([key, value]) => [key, value === null ? undefined : interpolate(String(value))]);
+    : Object.entries(env).map(([key, value]) => [key, value === null ? undefined : interpolate(String(value), vars)]);
   return Object.fromEntries(entries.filter(([, value]) => value !== undefined));
+}
+
+/** KEY=VALUE lines of an env file; comments, blank lines and commented-out (optional) keys are skipped. */
+function envFile(file: string): Vars {
+  return Object.fromEntries(
+    read(file)
+      .split(/\r?\n/)
+      .filter((line) => /^[A-Za-z_][A-Za-z0-9_]*=/.test(line))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+/** Keys an env file names, optional (commented-out) ones included. */
+function envFileKeys(file: string): string[] {
+  return [...read(file).matchAll(/^#?\s?([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1] as string);
 }
 
 function declaredKeys(svc: Service): string[] {
@@ -234,6 +267,137 @@ describe('docker-compose.yml', () => {
       .filter((source): source is string => Boolean(source?.startsWith('.')));
     expect(sources.length).toBeGreaterThan(0);
     expect(sources.filter((source) => !fs.existsSync(path.join(root, source)))).toEqual([]);
+  });
+});
+
+describe('docker-compose.production.yml', () => {
+  const production = loadCompose('docker-compose.production.yml');
+  const svc = (name: string) => service(name, production);
+  /** What an operator sets with `--env-file deploy/production.env`, as the example has it. */
+  const settings = envFile('deploy/production.env.example');
+  /** A service's whole environment: `environment:` interpolated from the settings, then its env files' examples. */
+  const fullEnvironment = (name: string, overrides: Vars = {}, fileOverrides: Vars = {}) => ({
+    ...environmentOf(svc(name), { ...settings, ...overrides }),
+    ...Object.assign({}, ...(svc(name).env_file ?? []).map((file) => envFile(`${file}.example`))),
+    ...fileOverrides,
+  });
+
+  it('has the deployment services and no demo webhook receiver', () => {
+    expect(Object.keys(production.services).sort()).toEqual(
+      ['temporal-db', 'temporal', 'temporal-setup', 'temporal-ui', 'app-db', 'worker', 'api'].sort(),
+    );
+  });
+
+  it('runs worker and api in production mode, on the one app image, with the organisation’s configuration', () => {
+    for (const name of ['worker', 'api']) {
+      const env = fullEnvironment(name);
+      expect(env.NODE_ENV).toBe('production');
+      expect(env.GRANTFLOW_CONFIG_DIR).toBe('/etc/grantflow');
+      expect(svc(name).image).toBe(service(name).image?.replace(':local', ':${GRANTFLOW_IMAGE_TAG:-local}'));
+      expect(svc(name).volumes).toEqual([
+        expect.stringMatching(/^\$\{GRANTFLOW_CONFIG_SOURCE:\?.*\}:\/etc\/grantflow:ro$/),
+      ]);
+    }
+  });
+
+  describe.each([
+    ['worker', workerEnvSchema],
+    ['api', apiEnvSchema],
+  ] as const)('%s environment', (name, schema) => {
+    it('names only variables its env schema knows, in the compose file and in its env file', () => {
+      const known = new Set(Object.keys(schema.shape));
+      const fromFiles = (svc(name).env_file ?? []).flatMap((file) => envFileKeys(`${file}.example`));
+      // The worker's env file also lists the variables a catalog names (connector targets), by example.
+      const catalogVariables = name === 'worker' ? demoConfigVariables() : new Set<string>();
+      expect(
+        [...declaredKeys(svc(name)), ...fromFiles].filter((key) => !known.has(key) && !catalogVariables.has(key)),
+      ).toEqual([]);
+    });
+
+    it('passes the env schema with the example settings and env files', () => {
+      const result = schema.safeParse(fullEnvironment(name));
+      expect(result.success ? [] : result.error.issues).toEqual([]);
+    });
+  });
+
+  it('refuses to start without OIDC settings, at compose and in the API itself', () => {
+    expect(() => fullEnvironment('api', { OIDC_ISSUER: '' })).toThrow(
+      /required variable OIDC_ISSUER .*set OIDC_ISSUER/,
+    );
+    expect(() => fullEnvironment('api', { OIDC_AUDIENCE: '' })).toThrow(/required variable OIDC_AUDIENCE/);
+    const { OIDC_ISSUER: _issuer, ...withoutIssuer } = fullEnvironment('api');
+    expect(apiEnvSchema.safeParse(withoutIssuer).success).toBe(false);
+    expect(fullEnvironment('api').OIDC_ISSUER).toMatch(/^https:\/\//);
+  });
+
+  it('refuses development tokens even when someone adds the dev secret to an env file', () => {
+    const withDevSecret = fullEnvironment('api', {}, { GRANTFLOW_DEV_JWT_SECRET: 'dev-only-jwt-secret-change-me' });
+    const result = apiEnvSchema.safeParse(withDevSecret);
+    expect(result.success).toBe(false);
+    expect(result.error?.issues.map((i) => i.path[0])).toContain('GRANTFLOW_DEV_JWT_SECRET');
+    expect(JSON.stringify(production)).not.toMatch(/DEV_JWT_SECRET|dev-only/);
+  });
+
+  it('writes no secret into the compose file: passwords, keys and database URLs come from env files', () => {
+    for (const [name, s] of Object.entries(production.services)) {
+      const keys = declaredKeys(s).filter((key) => /PASSWORD|PWD|SECRET|API_KEY|DATABASE_URL/.test(key));
+      expect({ name, keys }).toEqual({ name, keys: [] });
+    }
+    const envFiles = Object.values(production.services).flatMap((s) => s.env_file ?? []);
+    expect(envFiles.length).toBeGreaterThan(0);
+    for (const file of new Set(envFiles)) {
+      expect(file).toMatch(/^deploy\/[a-z-]+\.env$/);
+      expect(fs.existsSync(path.join(root, `${file}.example`))).toBe(true);
+    }
+    expect(read('.gitignore').split(/\r?\n/)).toContain('deploy/*.env');
+    expect(read('.dockerignore').split(/\r?\n/)).toContain('deploy');
+    expect(fullEnvironment('worker').DATABASE_URL).toMatch(/@app-db:5432\/grantflow$/);
+  });
+
+  it('publishes only the API and the signed-in Temporal UI; Temporal and the databases are on the internal network only', () => {
+    const published = Object.fromEntries(
+      Object.entries(production.services).map(([name, s]) => [
+        name,
+        (s.ports ?? []).map((p) => interpolate(String(p), settings)),
+      ]),
+    );
+    expect(published).toEqual({
+      'temporal-db': [],
+      temporal: [],
+      'temporal-setup': [],
+      'temporal-ui': ['127.0.0.1:8233:8080'],
+      'app-db': [],
+      worker: [],
+      api: ['127.0.0.1:8080:8080'],
+    });
+    expect(production.networks?.backend?.internal).toBe(true);
+    for (const name of ['temporal-db', 'temporal', 'temporal-setup', 'app-db'])
+      expect(svc(name).networks).toEqual(['backend']);
+    for (const name of ['worker', 'api', 'temporal-ui']) expect(svc(name).networks).toEqual(['backend', 'edge']);
+  });
+
+  it('runs the Temporal UI with sign-in required', () => {
+    const env = fullEnvironment('temporal-ui');
+    expect(env.TEMPORAL_AUTH_ENABLED).toBe('true');
+    expect(env.TEMPORAL_AUTH_PROVIDER_URL).toMatch(/^https:\/\//);
+    expect(env.TEMPORAL_AUTH_CLIENT_SECRET).toBeDefined();
+    expect(() => fullEnvironment('temporal-ui', { TEMPORAL_UI_AUTH_PROVIDER_URL: '' })).toThrow(
+      /never published without sign-in/,
+    );
+  });
+
+  it('registers the search attributes with the same script as the development profile', () => {
+    expect(svc('temporal-setup').command).toEqual(service('temporal-setup').command);
+    expect(environmentOf(svc('temporal-setup'), settings).GRANTFLOW_SEARCH_ATTRIBUTES).toBe(
+      environmentOf(service('temporal-setup')).GRANTFLOW_SEARCH_ATTRIBUTES,
+    );
+  });
+
+  it('depends only on services that exist', () => {
+    for (const [name, s] of Object.entries(production.services)) {
+      for (const target of Object.keys(s.depends_on ?? {}))
+        expect({ name, target, ok: target in production.services }).toEqual({ name, target, ok: true });
+    }
   });
 });
 
