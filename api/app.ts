@@ -14,6 +14,7 @@ import { authenticate } from './caller';
 import type { AppContext } from './context';
 import { createMetrics } from './metrics';
 import { openApiDocument } from './openapi';
+import { connectSources, portalRouter, type PortalSignIn } from './portal';
 import { errorHandler, Problem, unknownRoute } from './problem';
 import { ApiRouter } from './router';
 import { registerApprovalRoutes } from './routes/approvals';
@@ -35,6 +36,10 @@ export interface AppDeps {
   taskQueue: string;
   /** Writes (submit, preview, messages) per caller per minute; default 60. */
   rateLimitPerMinute?: number;
+  /** Serves the portal at `/` and tells it how to sign people in; without it there is no portal. */
+  portal?: { signIn: PortalSignIn; distDir?: string };
+  /** Extra routers mounted before the API (the Slack interactivity endpoint). */
+  extraRouters?: RequestHandler[];
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -55,7 +60,19 @@ export function createApp(deps: AppDeps): Express {
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(helmet());
+  // Helmet's strict defaults (scripts and styles from this origin only, no inline script, no framing by others),
+  // with connect-src naming the OIDC issuer the portal must reach; nothing else may be fetched from a page.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          'connect-src': connectSources(deps.portal?.signIn),
+          'style-src': ["'self'"],
+          'frame-ancestors': ["'none'"],
+        },
+      },
+    }),
+  );
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -87,7 +104,9 @@ export function createApp(deps: AppDeps): Express {
   let document: unknown;
   registerOpsRoutes(api, ctx, () => (document ??= openApiDocument(api.registry)));
 
+  for (const router of deps.extraRouters ?? []) app.use(router);
   app.use(api.router);
+  if (deps.portal) app.use(portalRouter({ config: deps.config, ...deps.portal }));
   app.use(unknownRoute);
   app.use(errorHandler(deps.log));
   return app;

@@ -6,6 +6,7 @@ import { apiEnvSchema, parseEnv } from '../platform/env';
 import { createLogger } from '../platform/logger';
 import { createApp } from './app';
 import { authenticatorFromEnv } from './auth';
+import { portalSignInFromEnv } from './portal';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -17,6 +18,8 @@ async function main(): Promise<void> {
   const pool = createPool(env.DATABASE_URL);
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const signIn = portalSignInFromEnv(env);
+  if (!signIn) log.warn('no portal: OIDC is configured but GRANTFLOW_PORTAL_CLIENT_ID is not');
   const app = createApp({
     client,
     pool,
@@ -25,6 +28,7 @@ async function main(): Promise<void> {
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,
+    ...(signIn && { portal: { signIn } }),
   });
   const server: Server = app.listen(env.PORT, () => {
     log.info({ port: env.PORT, temporal: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE }, 'api listening');

@@ -35,6 +35,9 @@ export const apiEnvSchema = z
     OIDC_AUDIENCE: z.string().min(1).default('grantflow'),
     OIDC_JWKS_URL: z.url().optional(),
     GRANTFLOW_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+    /** The portal's OIDC client (a public client: authorization code + PKCE); without it, no portal in OIDC mode. */
+    GRANTFLOW_PORTAL_CLIENT_ID: z.string().min(1).optional(),
+    GRANTFLOW_PORTAL_SCOPE: z.string().min(1).default('openid profile email'),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && env.GRANTFLOW_DEV_JWT_SECRET) {
