@@ -17,6 +17,8 @@ import { openApiDocument } from './openapi';
 import { connectSources, portalRouter, type PortalSignIn } from './portal';
 import { errorHandler, Problem, unknownRoute } from './problem';
 import { ApiRouter } from './router';
+import type { Slack } from './slack/client';
+import { slackRouter } from './slack/interactions';
 import { registerApprovalRoutes } from './routes/approvals';
 import { registerAuditRoutes } from './routes/audit';
 import { registerCatalogRoutes } from './routes/catalog';
@@ -38,8 +40,8 @@ export interface AppDeps {
   rateLimitPerMinute?: number;
   /** Serves the portal at `/` and tells it how to sign people in; without it there is no portal. */
   portal?: { signIn: PortalSignIn; distDir?: string };
-  /** Extra routers mounted before the API (the Slack interactivity endpoint). */
-  extraRouters?: RequestHandler[];
+  /** Slack approvals: the interactivity endpoint at /slack/interactions; without it there is none. */
+  slack?: Slack;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -104,7 +106,7 @@ export function createApp(deps: AppDeps): Express {
   let document: unknown;
   registerOpsRoutes(api, ctx, () => (document ??= openApiDocument(api.registry)));
 
-  for (const router of deps.extraRouters ?? []) app.use(router);
+  if (deps.slack) app.use(slackRouter(ctx, deps.slack));
   app.use(api.router);
   if (deps.portal) app.use(portalRouter({ config: deps.config, ...deps.portal }));
   app.use(unknownRoute);

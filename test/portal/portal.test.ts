@@ -125,7 +125,7 @@ test('alice asks on a phone, bob approves, alice sees it live; a self-approval i
   await check(bob, 'approvals-desktop');
   await item.getByLabel('Comment').fill('fine for the quarter');
   await item.getByRole('button', { name: 'Approve' }).click();
-  await bob.getByText(/Recorded: stage .* is approved/).waitFor();
+  await bob.getByText(/Recorded: stage .* is approved, the request is/).waitFor();
 
   // Alice's page follows the request to active and shows the expiry, without a reload.
   await alice.getByTestId('expiry').waitFor({ timeout: 30_000 });

@@ -8,6 +8,8 @@ import { LIVE_MS } from './MyRequests';
 import { useRequest } from './Request';
 
 export function ApprovalsPage() {
+  // Kept here: a decided item leaves the inbox, and its form with it, but the answer must stay readable.
+  const [notice, setNotice] = useState<string>();
   const inbox = useQuery({
     queryKey: ['approvals'],
     queryFn: () => unwrap(api.GET('/v1/approvals', { params: { query: { limit: '50' } } })),
@@ -17,19 +19,22 @@ export function ApprovalsPage() {
     <>
       <h1 tabIndex={-1}>Approvals</h1>
       <p className="muted">Requests waiting on your decision, including those delegated to you.</p>
+      <p role="status" className="ok">
+        {notice ?? ''}
+      </p>
       {inbox.isPending && <Loading what="your inbox" />}
       <ProblemText error={inbox.error} />
       {inbox.data?.items.length === 0 && <p role="status">Nothing is waiting on you.</p>}
       <ul className="cards" aria-label="Waiting on you">
         {inbox.data?.items.map((r) => (
-          <InboxItem key={r.id} summary={r} />
+          <InboxItem key={r.id} summary={r} onDecided={setNotice} />
         ))}
       </ul>
     </>
   );
 }
 
-function InboxItem({ summary }: { summary: RequestSummary }) {
+function InboxItem({ summary, onDecided }: { summary: RequestSummary; onDecided: (notice: string) => void }) {
   const view = useRequest(summary.id).data;
   const catalog = useCatalog().data;
   const entitlement = catalog?.resources.flatMap((r) => r.entitlements).find((e) => e.id === summary.entitlement);
@@ -78,7 +83,7 @@ function InboxItem({ summary }: { summary: RequestSummary }) {
         {summary.beneficiary} holds now:{' '}
         {holdings.data ? holdings.data.items.map((h) => h.entitlement).join(', ') || 'nothing you can see' : '…'}
       </p>
-      {open && <DecisionForm requestId={summary.id} stage={open.name} />}
+      {open && <DecisionForm requestId={summary.id} stage={open.name} onDecided={onDecided} />}
     </li>
   );
 }
@@ -87,7 +92,8 @@ function InboxItem({ summary }: { summary: RequestSummary }) {
  * Approve or deny with a comment. The portal does not guess who may decide: the workflow's validator answers, and a
  * refusal (your own request, not eligible, already decided) is shown in the API's own words.
  */
-export function DecisionForm({ requestId, stage }: { requestId: string; stage: string }) {
+export function DecisionForm(props: { requestId: string; stage: string; onDecided: (notice: string) => void }) {
+  const { requestId, stage, onDecided } = props;
   const [comment, setComment] = useState('');
   const queries = useQueryClient();
   const decide = useMutation({
@@ -97,6 +103,10 @@ export function DecisionForm({ requestId, stage }: { requestId: string; stage: s
           params: { path: { id: requestId } },
           body: { decision, ...(comment.trim() && { comment: comment.trim() }) },
         }),
+      ),
+    onSuccess: (r) =>
+      onDecided(
+        `Recorded: stage ${r.stage} of ${requestId} is ${r.stageStatus.replace(/_/g, ' ')}, the request is ${r.status.replace(/_/g, ' ')}.`,
       ),
     onSettled: () => {
       void queries.invalidateQueries({ queryKey: ['request', requestId] });
@@ -116,12 +126,6 @@ export function DecisionForm({ requestId, stage }: { requestId: string; stage: s
       <button type="button" className="danger" onClick={() => decide.mutate('deny')} disabled={decide.isPending}>
         Deny
       </button>
-      {decide.data && (
-        <p role="status">
-          Recorded: stage {decide.data.stage} is {decide.data.stageStatus.replace(/_/g, ' ')}, the request is{' '}
-          {decide.data.status.replace(/_/g, ' ')}.
-        </p>
-      )}
       <ProblemText error={decide.error} />
     </form>
   );

@@ -76,7 +76,7 @@ function Chart(props: { title: string; data: Row[]; series: { key: string; label
         <>
           <div aria-hidden="true" className="chart-box">
             <ResponsiveContainer width="100%" height={220}>
-              <BarChart data={props.data} margin={{ top: 8, right: 8, bottom: 8, left: 0 }}>
+              <BarChart data={props.data} accessibilityLayer={false} margin={{ top: 8, right: 8, bottom: 8, left: 0 }}>
                 <CartesianGrid strokeDasharray="3 3" />
                 <XAxis dataKey="name" fontSize={12} />
                 <YAxis fontSize={12} width={40} />

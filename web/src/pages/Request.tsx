@@ -35,6 +35,7 @@ export function RequestPage({ id, userId }: { id: string; userId: string }) {
 }
 
 function RequestDetails({ view, userId }: { view: RequestView; userId: string }) {
+  const [notice, setNotice] = useState<string>();
   const open = [...view.stages, ...(view.extension?.stages ?? [])].find((s) => s.status === 'open');
   const mine = view.requester === userId || view.beneficiary === userId;
   return (
@@ -102,7 +103,10 @@ function RequestDetails({ view, userId }: { view: RequestView; userId: string })
           </ol>
         </section>
       )}
-      {open && <DecisionForm requestId={view.id} stage={open.name} />}
+      {open && <DecisionForm requestId={view.id} stage={open.name} onDecided={setNotice} />}
+      <p role="status" className="ok">
+        {notice ?? ''}
+      </p>
       {mine && <OwnActions view={view} />}
       <section className="card">
         <h2>Timeline</h2>
