@@ -45,8 +45,13 @@ export function createSlack(settings: SlackSettings, config: Config): Slack {
     async identityOf(slackUser) {
       const hit = toIdentity.get(slackUser);
       if (hit && fresh(hit.at)) return hit.id ? config.users.get(hit.id) : undefined;
-      const info = await web.users.info({ user: slackUser });
-      const email = info.user?.profile?.email?.toLowerCase();
+      let email: string | undefined;
+      try {
+        email = (await web.users.info({ user: slackUser })).user?.profile?.email?.toLowerCase();
+      } catch (err) {
+        // user_not_found is an answer (no such Slack user); anything else is worth another try later.
+        if (slackError(err) !== 'user_not_found') throw err;
+      }
       const identity = email ? byEmail.get(email) : undefined;
       toIdentity.set(slackUser, { at: Date.now(), id: identity?.id });
       return identity;
@@ -61,11 +66,15 @@ export function createSlack(settings: SlackSettings, config: Config): Slack {
           slack = (await web.users.lookupByEmail({ email })).user?.id;
         } catch (err) {
           // users_not_found is an answer (this person is not on Slack); anything else is worth another try later.
-          if ((err as { data?: { error?: string } }).data?.error !== 'users_not_found') throw err;
+          if (slackError(err) !== 'users_not_found') throw err;
         }
       }
       toSlack.set(userId, { at: Date.now(), slack });
       return slack;
     },
   };
+}
+
+function slackError(err: unknown): string | undefined {
+  return (err as { data?: { error?: string } }).data?.error;
 }
