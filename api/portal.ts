@@ -65,10 +65,7 @@ export function portalRouter(deps: PortalDeps): Router {
   }
 
   // Hashed file names never change content, so they may be cached for good; index.html must always be fresh.
-  router.use(
-    '/assets',
-    express.static(path.join(dist, 'assets'), { immutable: true, maxAge: '365d', fallthrough: false, index: false }),
-  );
+  router.use('/assets', express.static(path.join(dist, 'assets'), { immutable: true, maxAge: '365d', index: false }));
   router.get(['/', '/index.html'], (_req, res) => {
     const index = path.join(dist, 'index.html');
     if (!fs.existsSync(index)) {

@@ -175,17 +175,17 @@ test('every page passes axe on a phone and on a desktop', async () => {
   ] as const) {
     const page = await open(device);
     await page.goto(base);
-    await check(page, `sign-in-${name}`);
+    await check(page, `all-sign-in-${name}`);
     await signInAs(page, 'dave');
     for (const [title, hash] of pages) {
       await page.goto(`${base}/${hash}`);
       await page.locator('h1').waitFor();
-      await check(page, `${title}-${name}`);
+      await check(page, `all-${title}-${name}`);
     }
     if (requestId) {
       await page.goto(`${base}/#/requests/${requestId}`);
       await page.getByText('Timeline').waitFor();
-      await check(page, `request-${name}`);
+      await check(page, `all-request-${name}`);
     }
   }
   expect(cspViolations).toEqual([]);
