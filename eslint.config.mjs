@@ -19,12 +19,23 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.grantflow/', '.tools/', 'coverage/', 'jest.config.js', 'eslint.config.mjs'] },
+  {
+    ignores: [
+      'node_modules/',
+      '.grantflow/',
+      '.tools/',
+      'coverage/',
+      'jest.config.js',
+      'eslint.config.mjs',
+      'web/dist/',
+      'test-output/',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   prettier,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', '**/*.tsx', '**/*.mts'],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

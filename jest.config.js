@@ -21,6 +21,14 @@ module.exports = {
       globalSetup: '<rootDir>/test/helpers/global-setup.ts',
       globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
     },
+    // The portal in Debian's Chromium against the whole stack (test/helpers/browser.ts).
+    {
+      ...common,
+      displayName: 'portal',
+      testMatch: ['<rootDir>/test/portal/**/*.test.ts'],
+      globalSetup: '<rootDir>/test/helpers/global-setup.ts',
+      globalTeardown: '<rootDir>/test/helpers/global-teardown.ts',
+    },
     // Crash, restart and race tests: each file runs its own stack in a child process (test/helpers/fault-stack.ts).
     { ...common, displayName: 'faults', testMatch: ['<rootDir>/test/faults/**/*.test.ts'] },
   ],

@@ -15,8 +15,11 @@ import { authenticate } from './caller';
 import type { AppContext } from './context';
 import { createMetrics } from './metrics';
 import { openApiDocument } from './openapi';
+import { connectSources, portalRouter, type PortalSignIn } from './portal';
 import { errorHandler, Problem, unknownRoute } from './problem';
 import { ApiRouter } from './router';
+import type { Slack } from './slack/client';
+import { slackRouter } from './slack/interactions';
 import { registerApprovalRoutes } from './routes/approvals';
 import { registerAuditRoutes } from './routes/audit';
 import { registerCatalogRoutes } from './routes/catalog';
@@ -39,6 +42,10 @@ export interface AppDeps {
   rateLimitPerMinute?: number;
   /** The audit chain's keys and checkpoint sink; default read from process.env (GRANTFLOW_AUDIT_*). */
   auditSettings?: AuditSettings;
+  /** Serves the portal at `/` and tells it how to sign people in; without it there is no portal. */
+  portal?: { signIn: PortalSignIn; distDir?: string };
+  /** Slack approvals: the interactivity endpoint at /slack/interactions; without it there is none. */
+  slack?: Slack;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -63,7 +70,19 @@ export function createApp(deps: AppDeps): Express {
 
   const app = express();
   app.disable('x-powered-by');
-  app.use(helmet());
+  // Helmet's strict defaults (scripts and styles from this origin only, no inline script, no framing by others),
+  // with connect-src naming the OIDC issuer the portal must reach; nothing else may be fetched from a page.
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        directives: {
+          'connect-src': connectSources(deps.portal?.signIn),
+          'style-src': ["'self'"],
+          'frame-ancestors': ["'none'"],
+        },
+      },
+    }),
+  );
   app.use(
     pinoHttp({
       logger: deps.log,
@@ -96,8 +115,10 @@ export function createApp(deps: AppDeps): Express {
   let document: unknown;
   registerOpsRoutes(api, ctx, () => (document ??= openApiDocument(api.registry)));
 
+  if (deps.slack) app.use(slackRouter(ctx, deps.slack));
   app.use(api.options);
   app.use(api.router);
+  if (deps.portal) app.use(portalRouter({ config: deps.config, ...deps.portal }));
   app.use(api.methodNotAllowed);
   app.use(unknownRoute);
   app.use(errorHandler(deps.log));

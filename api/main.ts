@@ -8,6 +8,9 @@ import { auditSettingsFromEnv } from '../activities/audit-settings';
 import { describeTemporalSecurity, temporalConnectError, temporalConnectionOptions } from '../platform/temporal';
 import { createApp } from './app';
 import { authenticatorFromEnv } from './auth';
+import { portalSignInFromEnv } from './portal';
+import { createSlack } from './slack/client';
+import { createSlackMessenger } from './slack/messenger';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -23,6 +26,22 @@ async function main(): Promise<void> {
     throw await temporalConnectError(env, err);
   });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  const signIn = portalSignInFromEnv(env);
+  if (!signIn) log.warn('no portal: OIDC is configured but GRANTFLOW_PORTAL_CLIENT_ID is not');
+  const slack =
+    env.SLACK_BOT_TOKEN && env.SLACK_SIGNING_SECRET
+      ? createSlack(
+          {
+            botToken: env.SLACK_BOT_TOKEN,
+            signingSecret: env.SLACK_SIGNING_SECRET,
+            portalUrl: env.GRANTFLOW_PORTAL_URL ?? `http://127.0.0.1:${env.PORT}`,
+            apiUrl: env.GRANTFLOW_SLACK_API_URL,
+          },
+          config,
+        )
+      : undefined;
+  const messenger = slack && createSlackMessenger({ pool, slack, log });
+  messenger?.start();
   const app = createApp({
     client,
     pool,
@@ -32,6 +51,8 @@ async function main(): Promise<void> {
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,
     auditSettings,
+    ...(signIn && { portal: { signIn } }),
+    ...(slack && { slack }),
   });
   const server: Server = app.listen(env.PORT, () => {
     const temporal = { address: env.TEMPORAL_ADDRESS, namespace: env.TEMPORAL_NAMESPACE };
@@ -49,10 +70,12 @@ async function main(): Promise<void> {
     const force = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
     server.close(() => {
       clearTimeout(force);
-      void Promise.allSettled([connection.close(), pool.end()]).then(() => {
-        log.info('api stopped');
-        process.exit(0);
-      });
+      void Promise.allSettled([messenger?.stop(), connection.close()])
+        .then(() => Promise.allSettled([pool.end()]))
+        .then(() => {
+          log.info('api stopped');
+          process.exit(0);
+        });
     });
     server.closeIdleConnections();
   };

@@ -53,6 +53,16 @@ export const apiEnvSchema = z
     OIDC_JWKS_CACHE_SECONDS: z.coerce.number().int().min(1).max(86_400).default(600),
     OIDC_JWKS_COOLDOWN_SECONDS: z.coerce.number().int().min(0).max(3600).default(30),
     GRANTFLOW_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(1).default(60),
+    /** The portal's OIDC client (a public client: authorization code + PKCE); without it, no portal in OIDC mode. */
+    GRANTFLOW_PORTAL_CLIENT_ID: z.string().min(1).optional(),
+    GRANTFLOW_PORTAL_SCOPE: z.string().min(1).default('openid profile email'),
+    /** Where people reach the portal (links in Slack messages); default http://127.0.0.1:PORT. */
+    GRANTFLOW_PORTAL_URL: z.url().optional(),
+    /** Slack approvals, on when both are set: the bot token (xoxb-) and the app's signing secret. */
+    SLACK_BOT_TOKEN: z.string().min(1).optional(),
+    SLACK_SIGNING_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+    /** Slack's Web API base URL (a stand-in in tests); default Slack's own. */
+    GRANTFLOW_SLACK_API_URL: z.url().optional(),
   })
   .superRefine((env, ctx) => {
     checkTemporalEnv(env, ctx);
@@ -61,6 +71,13 @@ export const apiEnvSchema = z
         code: 'custom',
         path: ['GRANTFLOW_DEV_JWT_SECRET'],
         message: 'must not be set when NODE_ENV=production; use OIDC_ISSUER',
+      });
+    }
+    if (Boolean(env.SLACK_BOT_TOKEN) !== Boolean(env.SLACK_SIGNING_SECRET)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.SLACK_BOT_TOKEN ? 'SLACK_SIGNING_SECRET' : 'SLACK_BOT_TOKEN'],
+        message: 'Slack approvals need both SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET',
       });
     }
     if (!env.GRANTFLOW_DEV_JWT_SECRET && !env.OIDC_ISSUER) {

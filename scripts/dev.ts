@@ -107,6 +107,7 @@ async function main(): Promise<void> {
   const token = await signDevToken({ userId: 'alice', secret: env.GRANTFLOW_DEV_JWT_SECRET, ttl: '8h' });
   say(`
 grantflow is running.
+  Portal       ${api}/   (pick a demo user to sign in)
   API          ${api}   (OpenAPI: ${api}/openapi.json)
   Temporal UI  ${stack.temporalUiUrl}
   Temporal     ${stack.temporalAddress}

@@ -183,35 +183,46 @@ function isRefusal(type: string | undefined | null): type is RefusalType {
   return (refusalTypes as readonly (string | null | undefined)[]).includes(type);
 }
 
-async function deliver<R>(
+/** How a message reached the API: the portal and curl use HTTP updates; chat clicks arrive through Slack. */
+export type Channel = 'update' | 'slack';
+
+/** Sends one message and turns the workflow's refusal into a Problem with its sentence, recorded in the trail. */
+export async function deliver<R>(
   ctx: AppContext,
   caller: Caller,
   id: string,
   message: Message,
   send: () => Promise<R>,
+  via: Channel = 'update',
 ): Promise<R> {
   try {
     return await send();
   } catch (err) {
     const failure = err instanceof WorkflowUpdateFailedError ? err.cause : undefined;
     if (failure instanceof ApplicationFailure && isRefusal(failure.type)) {
-      await recordRefusal(ctx, caller, id, message, failure.type, failure.message);
+      await recordRefusal(ctx, caller, id, message, failure.type, failure.message, via);
       // A refusal must not tell a stranger that the request exists.
       if (!(await visible(ctx, caller, id))) throw notFound('request');
       throw new Problem(refusalProblems[failure.type], failure.message, { refusal: failure.type });
     }
-    if (err instanceof WorkflowNotFoundError) throw await closedOrUnknown(ctx, caller, id, message);
+    if (err instanceof WorkflowNotFoundError) throw await closedOrUnknown(ctx, caller, id, message, via);
     throw err;
   }
 }
 
 /** An update to a closed workflow reads as "not found": tell a closed request (409) from an unknown one (404). */
-async function closedOrUnknown(ctx: AppContext, caller: Caller, id: string, message: Message): Promise<Problem> {
+async function closedOrUnknown(
+  ctx: AppContext,
+  caller: Caller,
+  id: string,
+  message: Message,
+  via: Channel,
+): Promise<Problem> {
   const row = await ctx.store.subject(id);
   if (!row || !canSee(caller, row)) return notFound('request');
   if (!(await ctx.workflows.exists(id)) && row.status === 'validating') return notFound('request');
   const detail = `Request ${id} is closed (status: ${row.status}); it accepts no more messages.`;
-  await recordRefusal(ctx, caller, id, message, 'RequestClosed', detail);
+  await recordRefusal(ctx, caller, id, message, 'RequestClosed', detail, via);
   return new Problem('request-closed', detail, { refusal: 'RequestClosed' });
 }
 
@@ -223,13 +234,14 @@ async function visible(ctx: AppContext, caller: Caller, id: string): Promise<boo
   return row !== undefined && canSee(caller, row);
 }
 
-async function recordRefusal(
+export async function recordRefusal(
   ctx: AppContext,
-  caller: Caller,
+  caller: Pick<Caller, 'id'>,
   requestId: string,
   message: Message,
   refusal: string,
   reason: string,
+  via: Channel = 'update',
 ): Promise<void> {
   ctx.metrics.refusals.inc({ message, refusal });
   await ctx.audit.append([
@@ -239,7 +251,7 @@ async function recordRefusal(
       actor: caller.id,
       action: 'refused',
       at: new Date().toISOString(),
-      data: { message, refusal, reason, via: 'update' },
+      data: { message, refusal, reason, via },
     },
   ]);
 }

@@ -136,7 +136,9 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
     const tick = s.tick;
     const wake = nextWake(s);
     charge(TIMER_EVENTS);
-    await condition(() => s.tick !== tick, wake === Infinity ? undefined : Math.max(1, wake - now()));
+    const woken = () => s.tick !== tick;
+    if (wake === Infinity) await condition(woken);
+    else await condition(woken, Math.max(1, wake - now()));
   }
   await condition(() => s.outbox.flushed >= s.outbox.queued && allHandlersFinished());
   stopping = true;
