@@ -1,11 +1,13 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { startDirectory } from '../directory/start';
 import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
 import { apiEnvSchema, parseEnv } from '../platform/env';
 import { createLogger } from '../platform/logger';
 import { createApp } from './app';
 import { authenticatorFromEnv } from './auth';
+import { createScimTokens } from './scim/tokens';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -15,12 +17,15 @@ async function main(): Promise<void> {
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
   await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
+  const directory = await startDirectory(pool, config, env.GRANTFLOW_DIRECTORY_SOURCE, log);
   const connection = await Connection.connect({ address: env.TEMPORAL_ADDRESS });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
   const app = createApp({
     client,
     pool,
     config,
+    directory,
+    scim: { enabled: env.GRANTFLOW_DIRECTORY_SOURCE === 'scim', tokens: createScimTokens(pool) },
     auth: authenticatorFromEnv(env),
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,

@@ -1,5 +1,6 @@
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { startDirectory } from '../directory/start';
 import { createPool, migrate } from '../platform/db';
 import { loadConfig } from '../platform/config-files';
 import { parseEnv, workerEnvSchema } from '../platform/env';
@@ -14,6 +15,7 @@ async function main(): Promise<void> {
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
   await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
+  const directory = await startDirectory(pool, config, env.GRANTFLOW_DIRECTORY_SOURCE, log);
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   const worker = await createWorker({
     connection,
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
     activities: createActivities({
       pool,
       config,
+      directory,
       log,
       env: process.env,
       notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,

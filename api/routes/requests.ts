@@ -34,7 +34,8 @@ const CATALOG_REASONS = new Set([
 ]);
 
 export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
-  const { config, store, workflows } = ctx;
+  // The directory in ctx.config moves with every sync, so handlers read it at call time.
+  const { store, workflows } = ctx;
 
   api.route({
     method: 'post',
@@ -65,6 +66,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
     ],
     problems: [422],
     async handle({ req, res, body: input, caller }) {
+      const { config } = ctx;
       const idempotencyKey = idempotencyKeyOf(req);
       const misfits = catalogMisfits(config, caller, input);
       if (misfits.length > 0) {
@@ -125,6 +127,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
     body: requestInput,
     answers: [{ status: 200, description: 'What would happen.', schema: previewSchema }],
     async handle({ res, body: input, caller }) {
+      const { config } = ctx;
       const beneficiary = input.beneficiary ?? caller.id;
       // Someone else's holdings are not the caller's business: the policy refuses such a beneficiary anyway.
       const facts = caller.own.includes(beneficiary)
