@@ -80,7 +80,7 @@ export async function startSlapd(seed: string): Promise<Slapd> {
     await waitForPort(port, 15_000);
   } catch (err) {
     child.kill('SIGKILL');
-    throw new Error(`slapd did not start: ${stderr || (err as Error).message}`);
+    throw new Error(`slapd did not start: ${stderr || (err as Error).message}`, { cause: err });
   }
   return {
     url,
