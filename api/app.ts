@@ -88,10 +88,12 @@ export function createApp(deps: AppDeps): Express {
       next();
     });
   }
-  app.use(
-    '/scim/v2',
-    createScimRouter({ pool: deps.pool, log: deps.log, enabled: false, tokens: NO_TOKENS, ...deps.scim }),
-  );
+  // SCIM is its own protocol, described by its own discovery endpoints (RFC 7644 §4) rather than the /v1 OpenAPI
+  // document, so it is a sub-application with its own body parser and SCIM error bodies.
+  const scim = express();
+  scim.disable('x-powered-by');
+  scim.use(createScimRouter({ pool: deps.pool, log: deps.log, enabled: false, tokens: NO_TOKENS, ...deps.scim }));
+  app.use('/scim/v2', scim);
 
   const api = new ApiRouter({
     authenticate: authenticate(deps.auth, () => ctx.config),

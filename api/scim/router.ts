@@ -142,6 +142,8 @@ export function createScimRouter(deps: ScimDeps): Router {
     '/Users',
     route(async (req, res) => {
       const input = parseUser(req.body);
+      // A user created without `active` is active, and says so when read back.
+      input.attributes.active = input.active ?? true;
       const user = await store.putUser(actor(res), undefined, (ref) =>
         userRecord(ref, input, { active: input.active ?? true }),
       );
