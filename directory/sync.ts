@@ -6,6 +6,7 @@ import type { Config } from '../domain/config';
 import { DEFAULT_GUARD, deactivationLimit, diffDirectory, type DeactivationGuard } from './diff';
 import type { LdapRead } from './ldap';
 import type { DirectoryDiff } from './records';
+import { auditDirectoryChanges } from './audit';
 import { applyDiff, DIRECTORY_LOCK, loadSource } from './store';
 
 export type SyncStatus = 'applied' | 'dry_run' | 'failed' | 'awaiting_confirmation' | 'confirmed' | 'superseded';
@@ -45,7 +46,8 @@ export async function syncLdap(pool: pg.Pool, opts: SyncOptions): Promise<SyncRe
     return { id, status: 'failed', error };
   }
   const { pages, skipped } = read;
-  return inTransaction(pool, async (client) => {
+  const versions: number[] = [];
+  const result = await inTransaction(pool, async (client) => {
     await lockName(client, DIRECTORY_LOCK);
     const current = await loadSource(client, 'ldap');
     const diff = diffDirectory(current, read.directory);
@@ -55,12 +57,14 @@ export async function syncLdap(pool: pg.Pool, opts: SyncOptions): Promise<SyncRe
     if (opts.dryRun) status = 'dry_run';
     else if (current.identities.length > 0 && diff.deactivations.length > limit) status = 'awaiting_confirmation';
     else {
-      await applyDiff(client, 'ldap', opts.actor ?? 'ldap-sync', diff);
+      versions.push(...(await applyDiff(client, 'ldap', opts.actor ?? 'ldap-sync', diff)));
       status = 'applied';
     }
     await record(client, { id, status, diff });
     return { id, status, diff, limit, pages, skipped };
   });
+  await auditDirectoryChanges(pool, versions);
+  return result;
 }
 
 export class SyncConfirmationError extends Error {
@@ -94,7 +98,8 @@ export async function confirmLdapSync(
   if (held.diff.deactivations.includes(by)) throw new SyncConfirmationError(`${by} cannot confirm their own leaving.`);
 
   const fresh = await read();
-  return inTransaction(pool, async (client) => {
+  const versions: number[] = [];
+  const result = await inTransaction(pool, async (client) => {
     await lockName(client, DIRECTORY_LOCK);
     const diff = diffDirectory(await loadSource(client, 'ldap'), fresh.directory);
     if (canonicalJson(summary(diff)) !== canonicalJson(summary(held.diff))) {
@@ -103,13 +108,15 @@ export async function confirmLdapSync(
       ]);
       return { id: syncId, status: 'superseded' as const, diff };
     }
-    await applyDiff(client, 'ldap', `ldap-sync (confirmed by ${by})`, diff);
+    versions.push(...(await applyDiff(client, 'ldap', `ldap-sync (confirmed by ${by})`, diff)));
     await client.query(
       `UPDATE directory_syncs SET status = 'confirmed', confirmed_by = $2, finished_at = now() WHERE id = $1`,
       [syncId, by],
     );
     return { id: syncId, status: 'confirmed' as const, diff };
   });
+  await auditDirectoryChanges(pool, versions);
+  return result;
 }
 
 /** What a confirmation vouches for: which identities and groups change, and how. */

@@ -1,10 +1,10 @@
 import type pg from 'pg';
-import { inTransaction } from '../activities/transaction';
+import { inTransaction, lockName } from '../activities/transaction';
 import type { Directory } from '../domain/model';
 import { diffDirectory, isEmptyDiff } from './diff';
 import type { DesiredDirectory, DirectoryDiff, GroupRecord, IdentityRecord } from './records';
+import { auditDirectoryChanges } from './audit';
 import { applyDiff, DIRECTORY_LOCK, loadSource } from './store';
-import { lockName } from '../activities/transaction';
 
 /** The YAML directory as records: ids are their own references, groups are gathered from the users' lists. */
 export function yamlToRecords(directory: Directory): DesiredDirectory {
@@ -35,10 +35,13 @@ export function yamlToRecords(directory: Directory): DesiredDirectory {
  * Safe to run from the API and the worker at once: the diff is taken under the directory lock.
  */
 export async function syncYamlDirectory(pool: pg.Pool, directory: Directory): Promise<DirectoryDiff> {
-  return inTransaction(pool, async (client) => {
+  const versions: number[] = [];
+  const diff = await inTransaction(pool, async (client) => {
     await lockName(client, DIRECTORY_LOCK);
-    const diff = diffDirectory(await loadSource(client, 'yaml'), yamlToRecords(directory));
-    if (!isEmptyDiff(diff)) await applyDiff(client, 'yaml', 'directory.yaml', diff);
-    return diff;
+    const d = diffDirectory(await loadSource(client, 'yaml'), yamlToRecords(directory));
+    if (!isEmptyDiff(d)) versions.push(...(await applyDiff(client, 'yaml', 'directory.yaml', d)));
+    return d;
   });
+  await auditDirectoryChanges(pool, versions);
+  return diff;
 }

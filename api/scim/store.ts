@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { inTransaction, lockName } from '../../activities/transaction';
+import { auditDirectoryChanges } from '../../directory/audit';
 import { diffDirectory, isEmptyDiff } from '../../directory/diff';
 import type { GroupRecord, IdentityRecord } from '../../directory/records';
 import {
@@ -20,11 +21,15 @@ const SOURCE = 'scim';
 
 /** Reads and writes of SCIM resources; each write is one transaction under the directory lock, one version. */
 export function createScimStore(pool: pg.Pool) {
-  const write = <T>(fn: (client: pg.PoolClient) => Promise<T>) =>
-    inTransaction(pool, async (client) => {
+  // Each write is audited once it committed: the versions it wrote become events in the hash chain.
+  const write = async (fn: (client: pg.PoolClient, versions: number[]) => Promise<void>) => {
+    const versions: number[] = [];
+    await inTransaction(pool, async (client) => {
       await lockName(client, DIRECTORY_LOCK);
-      return fn(client);
+      await fn(client, versions);
     });
+    await auditDirectoryChanges(pool, versions);
+  };
 
   async function groupsOfUsers(db: pg.Pool | pg.PoolClient): Promise<Map<string, Membership[]>> {
     const { rows } = await db.query<{ identity_id: string; value: string; display: string }>(
@@ -109,7 +114,7 @@ export function createScimStore(pool: pg.Pool) {
       build: (id: string, before: StoredIdentity | undefined) => IdentityRecord,
     ): Promise<StoredIdentity> {
       const ref = scimId ?? randomUUID();
-      await write(async (client) => {
+      await write(async (client, versions) => {
         const before = scimId ? await findIdentity(client, SOURCE, scimId) : undefined;
         if (scimId && !before) throw new ScimError(404, `No user has the id "${scimId}".`);
         const record = build(ref, before);
@@ -119,21 +124,17 @@ export function createScimStore(pool: pg.Pool) {
           { identities: before ? [before] : [], groups: [] },
           { identities: [record], groups: [] },
         );
-        if (!isEmptyDiff(diff)) await applyDiff(client, SOURCE, actor, diff);
+        if (!isEmptyDiff(diff)) versions.push(...(await applyDiff(client, SOURCE, actor, diff)));
       });
       return (await findIdentity(pool, SOURCE, ref)) as StoredIdentity;
     },
 
     async deleteUser(actor: string, scimId: string): Promise<void> {
-      await write(async (client) => {
+      await write(async (client, versions) => {
         const before = await findIdentity(client, SOURCE, scimId);
         if (!before) throw new ScimError(404, `No user has the id "${scimId}".`);
-        await applyDiff(
-          client,
-          SOURCE,
-          actor,
-          diffDirectory({ identities: [before], groups: [] }, { identities: [], groups: [] }),
-        );
+        const diff = diffDirectory({ identities: [before], groups: [] }, { identities: [], groups: [] });
+        versions.push(...(await applyDiff(client, SOURCE, actor, diff)));
       });
     },
 
@@ -144,7 +145,7 @@ export function createScimStore(pool: pg.Pool) {
       memberRefs: (before: StoredGroup | undefined) => string[] | Promise<string[]>,
     ): Promise<StoredGroup> {
       const ref = scimId ?? randomUUID();
-      await write(async (client) => {
+      await write(async (client, versions) => {
         const before = scimId ? await findGroup(client, SOURCE, scimId) : undefined;
         if (scimId && !before) throw new ScimError(404, `No group has the id "${scimId}".`);
         const members = await resolveMembers(client, await memberRefs(before));
@@ -154,21 +155,17 @@ export function createScimStore(pool: pg.Pool) {
           { identities: [], groups: before ? [before] : [] },
           { identities: [], groups: [record] },
         );
-        if (!isEmptyDiff(diff)) await applyDiff(client, SOURCE, actor, diff);
+        if (!isEmptyDiff(diff)) versions.push(...(await applyDiff(client, SOURCE, actor, diff)));
       });
       return (await findGroup(pool, SOURCE, ref)) as StoredGroup;
     },
 
     async deleteGroup(actor: string, scimId: string): Promise<void> {
-      await write(async (client) => {
+      await write(async (client, versions) => {
         const before = await findGroup(client, SOURCE, scimId);
         if (!before) throw new ScimError(404, `No group has the id "${scimId}".`);
-        await applyDiff(
-          client,
-          SOURCE,
-          actor,
-          diffDirectory({ identities: [], groups: [before] }, { identities: [], groups: [] }),
-        );
+        const diff = diffDirectory({ identities: [], groups: [before] }, { identities: [], groups: [] });
+        versions.push(...(await applyDiff(client, SOURCE, actor, diff)));
       });
     },
   };

@@ -20,6 +20,8 @@ const TABLES = [
   'directory_changes',
   'scim_tokens',
   'directory_syncs',
+  // Directory changes are audited: each suite gets a chain of its own.
+  'audit_events',
 ];
 
 export const DEMO_CONFIG_DIR = path.join(__dirname, '..', '..', 'config', 'demo');

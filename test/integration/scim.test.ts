@@ -169,6 +169,16 @@ describe('SCIM users', () => {
       ['hana.ito-contoso.example'],
     );
     expect(rows.map((r) => r.change)).toEqual(['created', 'updated', 'deactivated']);
+    // Each change is also an event in the audit hash chain, attributed to the provider.
+    const audit = await db.pool.query<{ actor: string; action: string }>(
+      `SELECT actor, action FROM audit_events WHERE data->>'identity' = $1 ORDER BY seq`,
+      ['hana.ito-contoso.example'],
+    );
+    expect(audit.rows).toEqual([
+      { actor: 'scim:entra', action: 'directory.identity.created' },
+      { actor: 'scim:entra', action: 'directory.identity.updated' },
+      { actor: 'scim:entra', action: 'directory.identity.deactivated' },
+    ]);
   });
 
   test('Okta: a password is never kept, PUT without active keeps it, path-less replace deactivates', async () => {
