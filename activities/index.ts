@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from '../domain/config';
+import type { DirectoryView } from '../directory/view';
 import { FINAL_STATUSES, type Evaluation, type GrantSpec, type Status } from '../domain/model';
 import { evaluate, personOf, sodCircle } from '../domain/policy';
 import type { Logger } from '../platform/logger';
@@ -17,6 +18,8 @@ export type { Activities } from './types';
 export interface ActivityDeps {
   pool: pg.Pool;
   config: Config;
+  /** The directory as PostgreSQL holds it now; without it, `config` (the files) answers, as in unit-style tests. */
+  directory?: DirectoryView;
   log: Logger;
   /**
    * Settings read by name: the variables the catalog names (`connectionEnv`, `secretEnv`) and
@@ -56,6 +59,8 @@ export function createActivities(deps: ActivityDeps): Activities {
       const resource = input.input.entitlement.split(':')[0] ?? '';
       // One evaluation per beneficiary at a time: what it reads as held (for duplicates and separation of duties)
       // is then exactly what earlier evaluations claimed.
+      // Read at each evaluation, so a leaver or mover is seen by the next request without a restart.
+      const current = deps.directory ? await deps.directory.current() : config;
       return inTransaction(pool, async (client) => {
         // Locked per person (a service account's owner), so that separation of duties across a person and the
         // service accounts they own sees every earlier claim of the circle.
@@ -63,7 +68,7 @@ export function createActivities(deps: ActivityDeps): Activities {
         await lockName(client, `grantflow:person:${personOf(config, beneficiary)}`);
         const holdings = await loadHoldings(client, circle, input.requestId);
         const heldResourceBefore = await hasHeldResource(client, beneficiary, resource, input.requestId);
-        const evaluation = evaluate({ ...input, holdings, heldResourceBefore }, config);
+        const evaluation = evaluate({ ...input, holdings, heldResourceBefore }, current);
         // Break-glass access may overlap a regular grant, so it claims nothing.
         if (!evaluation.valid || evaluation.plan.kind === 'break-glass') return evaluation;
 

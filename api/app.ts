@@ -7,6 +7,7 @@ import { pinoHttp } from 'pino-http';
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../domain';
+import type { DirectoryView } from '../directory/view';
 import { createAuditLog } from '../activities/audit';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from '../activities/audit-settings';
 import type { Logger } from '../platform/logger';
@@ -28,6 +29,7 @@ import { registerMessageRoutes } from './routes/messages';
 import { registerOpsRoutes } from './routes/ops';
 import { registerPolicyRoutes } from './routes/policy';
 import { registerRequestRoutes } from './routes/requests';
+import { createScimRouter, type ScimDeps } from './scim/router';
 import { createRequestStore } from './store';
 import { createWorkflowGateway } from './workflows';
 
@@ -35,6 +37,10 @@ export interface AppDeps {
   client: Client;
   pool: pg.Pool;
   config: Config;
+  /** The directory in PostgreSQL; each API call reads the latest snapshot. Without it, `config` answers. */
+  directory?: DirectoryView;
+  /** The SCIM service provider at /scim/v2; without it, /scim answers that provisioning is off. */
+  scim?: Omit<ScimDeps, 'pool' | 'log'>;
   auth: Authenticator;
   log: Logger;
   taskQueue: string;
@@ -101,8 +107,23 @@ export function createApp(deps: AppDeps): Express {
   );
   app.use(ctx.metrics.middleware);
 
+  const { directory } = deps;
+  if (directory) {
+    // One indexed read per call; the snapshot is rebuilt only when a sync moved the directory's version.
+    app.use(/^\/v1\//, async (_req, _res, next) => {
+      ctx.config = await directory.current();
+      next();
+    });
+  }
+  // SCIM is its own protocol, described by its own discovery endpoints (RFC 7644 §4) rather than the /v1 OpenAPI
+  // document, so it is a sub-application with its own body parser and SCIM error bodies.
+  const scim = express();
+  scim.disable('x-powered-by');
+  scim.use(createScimRouter({ pool: deps.pool, log: deps.log, enabled: false, tokens: NO_TOKENS, ...deps.scim }));
+  app.use('/scim/v2', scim);
+
   const api = new ApiRouter({
-    authenticate: authenticate(deps.auth, deps.config),
+    authenticate: authenticate(deps.auth, () => ctx.config),
     rateLimit: writeLimit(deps.rateLimitPerMinute ?? 60),
   });
   registerRequestRoutes(api, ctx);
@@ -124,6 +145,13 @@ export function createApp(deps: AppDeps): Express {
   app.use(errorHandler(deps.log));
   return app;
 }
+
+const NO_TOKENS: ScimDeps['tokens'] = {
+  issue: () => Promise.reject(new Error('SCIM provisioning is off.')),
+  rotate: () => Promise.reject(new Error('SCIM provisioning is off.')),
+  revokeAll: () => Promise.resolve(0),
+  verify: () => Promise.resolve(undefined),
+};
 
 /** Per caller, not per address: many people share a proxy, and one person may come from many. */
 function writeLimit(perMinute: number): RequestHandler {

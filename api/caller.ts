@@ -58,10 +58,11 @@ export function resolveCaller(config: Config, userId: string): Caller {
   };
 }
 
-export function authenticate(auth: Authenticator, config: Config): RequestHandler {
+/** `config` is read per request: the directory in it follows the latest sync. */
+export function authenticate(auth: Authenticator, config: () => Config): RequestHandler {
   return async (req, res, next) => {
     const { userId } = await auth.authenticate(req.headers.authorization);
-    res.locals.caller = resolveCaller(config, userId);
+    res.locals.caller = resolveCaller(config(), userId);
     next();
   };
 }

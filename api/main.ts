@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { startDirectory } from '../directory/start';
 import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
 import { apiEnvSchema, parseEnv } from '../platform/env';
@@ -11,6 +12,7 @@ import { authenticatorFromEnv } from './auth';
 import { portalSignInFromEnv } from './portal';
 import { createSlack } from './slack/client';
 import { createSlackMessenger } from './slack/messenger';
+import { createScimTokens } from './scim/tokens';
 
 const SHUTDOWN_GRACE_MS = 10_000;
 
@@ -22,6 +24,7 @@ async function main(): Promise<void> {
   const auditSettings = auditSettingsFromEnv(process.env);
   if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);
   const pool = createPool(env.DATABASE_URL);
+  const directory = await startDirectory(pool, config, env.GRANTFLOW_DIRECTORY_SOURCE, log);
   const connection = await Connection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
     throw await temporalConnectError(env, err);
   });
@@ -46,6 +49,8 @@ async function main(): Promise<void> {
     client,
     pool,
     config,
+    directory,
+    scim: { enabled: env.GRANTFLOW_DIRECTORY_SOURCE === 'scim', tokens: createScimTokens(pool) },
     auth: authenticatorFromEnv(env, config.users),
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,

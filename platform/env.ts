@@ -21,6 +21,8 @@ const common = {
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection URL'),
   GRANTFLOW_CONFIG_DIR: z.string().min(1).default('config/demo'),
+  /** Where identities come from: the YAML file (synced at start-up), SCIM pushes, or LDAP sync. */
+  GRANTFLOW_DIRECTORY_SOURCE: z.enum(['yaml', 'scim', 'ldap']).default('yaml'),
   /** `false` when migrations run as a step of their own, with the owner's role (DATABASE_URL is the app's role). */
   GRANTFLOW_MIGRATE_ON_START: z.enum(['true', 'false']).default('true'),
   ...temporalEnvShape,

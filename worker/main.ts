@@ -1,6 +1,7 @@
 import { NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
+import { startDirectory } from '../directory/start';
 import { createPool, migrate } from '../platform/db';
 import { loadConfig } from '../platform/config-files';
 import { parseEnv, workerEnvSchema } from '../platform/env';
@@ -23,6 +24,7 @@ async function main(): Promise<void> {
     auditSettings.checkpointIntervalMs > 0
       ? checkpointerFor(auditSettings, pool, log).every(auditSettings.checkpointIntervalMs)
       : () => undefined;
+  const directory = await startDirectory(pool, config, env.GRANTFLOW_DIRECTORY_SOURCE, log);
   const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
     throw await temporalConnectError(env, err);
   });
@@ -33,6 +35,7 @@ async function main(): Promise<void> {
     activities: createActivities({
       pool,
       config,
+      directory,
       log,
       env: process.env,
       auditSettings,

@@ -36,7 +36,8 @@ const CATALOG_REASONS = new Set([
 ]);
 
 export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
-  const { config, store, workflows } = ctx;
+  // The directory in ctx.config moves with every sync, so handlers read it at call time.
+  const { store, workflows } = ctx;
 
   api.route({
     method: 'post',
@@ -67,6 +68,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
     ],
     problems: [422],
     async handle({ req, res, body: input, caller }) {
+      const { config } = ctx;
       const idempotencyKey = idempotencyKeyOf(req);
       const misfits = catalogMisfits(config, caller, input);
       if (misfits.length > 0) {
@@ -127,6 +129,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
     body: requestInput,
     answers: [{ status: 200, description: 'What would happen.', schema: previewSchema }],
     async handle({ res, body: input, caller }) {
+      const { config } = ctx;
       const beneficiary = input.beneficiary ?? caller.id;
       // Someone else's holdings are not the caller's business: the policy refuses such a beneficiary anyway.
       const facts = caller.own.includes(beneficiary)
@@ -155,7 +158,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
     async handle({ res, params, caller }) {
       const view = await readView(ctx, params.id);
       if (!view || !canSee(caller, subjectOfView(view))) throw notFound('request');
-      const planDiagram = viewDiagram(view, config);
+      const planDiagram = viewDiagram(view, ctx.config);
       res.json({ ...view, ...(planDiagram !== undefined && { planDiagram }) });
     },
   });

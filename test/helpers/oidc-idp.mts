@@ -85,7 +85,7 @@ const server = http.createServer((req, res) => {
     });
     return;
   }
-  provider.callback()(req, res);
+  void provider.callback()(req, res);
 });
 
 /** Signs in as the login hint and grants every requested scope, then hands back to the provider. */

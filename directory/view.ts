@@ -1,0 +1,38 @@
+import type pg from 'pg';
+import type { Config } from '../domain/config';
+import type { DirectorySource } from './records';
+import { currentVersion, loadDirectory } from './store';
+
+/** The configuration with the directory as PostgreSQL holds it now; what activities and the API evaluate against. */
+export interface DirectoryView {
+  readonly source: DirectorySource;
+  current(): Promise<Config>;
+}
+
+/**
+ * Catalog and policy come from the files; the directory from PostgreSQL. A snapshot is rebuilt only when the
+ * directory's version moved, so a read costs one indexed query; each snapshot is immutable once handed out.
+ */
+export function createDirectoryView(pool: pg.Pool, base: Config, source: DirectorySource): DirectoryView {
+  let cached: { version: number; config: Config } | undefined;
+  let loading: Promise<{ version: number; config: Config }> | undefined;
+
+  const load = async () => {
+    const version = await currentVersion(pool);
+    if (cached && cached.version === version) return cached;
+    const directory = await loadDirectory(pool, source);
+    const config: Config = { ...base, directory, users: new Map(directory.users.map((u) => [u.id, u])) };
+    const next = { version, config };
+    if (!cached || cached.version < version) cached = next;
+    return next;
+  };
+
+  return {
+    source,
+    async current() {
+      // Concurrent callers share one load; a caller that arrives after it finished checks the version again.
+      loading ??= load().finally(() => (loading = undefined));
+      return (await loading).config;
+    },
+  };
+}
