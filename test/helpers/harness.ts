@@ -159,6 +159,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
     });
   let worker = await newWorker();
   let running = worker.run();
+  let restarting: Promise<void> | undefined;
   const connection = await Connection.connect(temporal);
   const client = new Client({ connection });
 
@@ -209,11 +210,15 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
         await new Promise((r) => setTimeout(r, 100));
       }
     },
-    async restartWorker() {
-      worker.shutdown();
-      await running;
-      worker = await newWorker();
-      running = worker.run();
+    restartWorker() {
+      // One restart at a time: two overlapping ones would shut the same worker down twice.
+      restarting ??= (async () => {
+        worker.shutdown();
+        await running;
+        worker = await newWorker();
+        running = worker.run();
+      })().finally(() => (restarting = undefined));
+      return restarting;
     },
     async stop() {
       worker.shutdown();

@@ -32,8 +32,12 @@ import {
 } from '../../workflows/messages';
 import { hasRole, startEnv, testAuditLog, uniqueId, withSla, workflowBundle, type TestEnv } from '../helpers/harness';
 
-const SEED = Number(process.env.GRANTFLOW_MODEL_SEED ?? Math.floor(Math.random() * 2 ** 31));
-const RUNS = Number(process.env.GRANTFLOW_MODEL_RUNS ?? 24);
+// `npm test` runs a fixed seed, so that CI is reproducible; `npm run test:model` draws a new one each night.
+const SEED = Number(
+  process.env.GRANTFLOW_MODEL_SEED ??
+    (process.env.GRANTFLOW_MODEL_RUNS ? Math.floor(Math.random() * 2 ** 31) : 20261201),
+);
+const RUNS = Number(process.env.GRANTFLOW_MODEL_RUNS ?? 12);
 const PARALLEL = Number(process.env.GRANTFLOW_MODEL_PARALLEL ?? 4);
 /** How long past `expiresAt` a request may still read active: timer latency plus the connector's budget. */
 const END_SLACK_MS = 15_000;
@@ -222,11 +226,17 @@ async function send(run: Run, id: string, a: Action): Promise<void> {
   const handle = env.client.workflow.getHandle(workflowIdFor(id));
   const view = await viewOf(id);
   const tryUpdate = async (p: Promise<unknown>) => {
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 30_000)));
     try {
-      await p;
+      if ((await Promise.race([p, hung])) === 'hung') {
+        run.problems.push(`8: ${id}: ${a.kind} got no answer within 30 s (${JSON.stringify(a)})`);
+      }
       await checkReadYourWrites(run, id);
     } catch (err) {
       if (!(err instanceof WorkflowUpdateFailedError) && !/not found|completed/i.test(String(err))) throw err;
+    } finally {
+      clearTimeout(timer);
     }
   };
   const quiet = async (p: Promise<unknown>): Promise<void> => {
@@ -419,8 +429,11 @@ async function checkRequest(run: Run, id: string): Promise<void> {
     run.problems.push(`${n}: ${id}: ${text}`);
   };
   const handle: WorkflowHandle = env.client.workflow.getHandle(workflowIdFor(id));
-  const view = (await handle.result().catch(() => undefined)) as RequestView | undefined;
-  if (!view) return p(5, 'the workflow did not complete');
+  const view = (await Promise.race([handle.result().catch(() => undefined), sleep(10_000)])) as RequestView | undefined;
+  if (!view) {
+    const open = await viewOf(id);
+    return p(5, `the workflow did not complete; it reads ${JSON.stringify(open)?.slice(0, 1500)}`);
+  }
   const { rows: events } = await env.pool.query<Event>(
     'SELECT event_id, actor, action, at, data FROM audit_events WHERE request_id = $1 ORDER BY seq',
     [id],

@@ -125,8 +125,9 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
       continue;
     }
     if (cost > (args.historyLimit ?? HISTORY_LIMIT)) {
-      await condition(() => s.outbox.flushed >= s.outbox.queued && allHandlersFinished());
-      if (!needsWork(s) && s.outbox.flushed >= s.outbox.queued) {
+      // A handler may be waiting on work of the main loop (an extension's evaluation): do that work first.
+      await condition(() => (s.outbox.flushed >= s.outbox.queued && allHandlersFinished()) || needsWork(s));
+      if (!needsWork(s) && s.outbox.flushed >= s.outbox.queued && allHandlersFinished()) {
         stopping = true;
         await flusher;
         return continueAsNew<typeof accessRequestV2>({ ...args, carried: undefined, state: s });
