@@ -316,11 +316,20 @@ async function checkReadYourWrites(run: Run, id: string): Promise<void> {
 /** Brings every request of the history to its end, the way operators would. */
 async function drive(run: Run): Promise<void> {
   // A target still down: first watch what the request does about it (it must not stay active past its end).
+  // Held down until the request has given up (failed) or ended, and at least until its end plus the budget has
+  // passed, so that a request still reading active then is seen (invariant 2).
   const held = run.ids.filter((id) => down.has(id));
-  const watchUntil = Date.now() + END_SLACK_MS + 5_000;
-  while (held.length && Date.now() < watchUntil) {
+  let watchUntil = Date.now() + 5_000;
+  const hardStop = Date.now() + 45_000;
+  while (held.length && Date.now() < Math.min(watchUntil, hardStop)) {
     const views = await Promise.all(held.map(viewOf));
-    views.forEach((v, i) => v && sample(run, held[i]!, v));
+    views.forEach((v, i) => {
+      if (!v) return;
+      sample(run, held[i]!, v);
+      if (v.status === 'active' && v.grant) {
+        watchUntil = Math.max(watchUntil, Date.parse(v.grant.expiresAt) + END_SLACK_MS + 3_000);
+      }
+    });
     if (views.every((v) => !v || (v.status !== 'active' && v.status !== 'provisioning'))) break;
     await sleep(500);
   }
