@@ -181,6 +181,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/requests/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a failed grant or revocation (security, admins)
+         * @description 403 for anyone but security and admins; 409 when the request has not failed.
+         */
+        post: operations["retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/approvals": {
         parameters: {
             query?: never;
@@ -218,6 +238,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The approval policy in force: its version (a digest of the files) and its rules
+         * @description Open to every signed-in person: who approves what, and why, is no secret from the people it governs.
+         */
+        get: operations["getPolicy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/audit": {
         parameters: {
             query?: never;
@@ -244,7 +284,7 @@ export interface paths {
         };
         /**
          * Every matching audit event as one JSON array or CSV file (security and auditors)
-         * @description Streamed page by page. The export itself is recorded in the trail.
+         * @description Streamed page by page. The export itself is recorded in the trail, then a checkpoint is signed: the JSON export holds every event up to it and the checkpoint, so `npm run audit:verify -- export.json` checks it offline with the public key alone.
          */
         get: operations["exportAuditEvents"];
         put?: never;
@@ -262,8 +302,45 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Recompute the hash chain and name the first event that does not hold (security and auditors) */
+        /** Verify the keyed chain against the newest signed checkpoint and name every break (security and auditors) */
         get: operations["verifyAuditChain"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign the chain head now and write it to the checkpoint sink (security and auditors) */
+        post: operations["writeAuditCheckpoint"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/audit/checkpoints/key": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The Ed25519 public key that verifies audit checkpoints (any authenticated caller)
+         * @description Not secret, but auditors should pin it out of band: a key fetched from the system under audit proves little.
+         */
+        get: operations["getAuditCheckpointKey"];
         put?: never;
         post?: never;
         delete?: never;
@@ -413,8 +490,18 @@ export interface components {
                 durationMs: number;
                 justification: string;
                 /** @enum {string} */
-                status: "pending_approval" | "approved" | "denied" | "timed_out";
+                status: "evaluating" | "pending_approval" | "approved" | "denied" | "timed_out" | "cancelled" | "rejected";
                 stages: components["schemas"]["Stage"][];
+                round?: number;
+                requestedAt?: string;
+                rule?: string;
+                risk?: components["schemas"]["Risk"];
+                policyVersion?: string;
+                reasons?: {
+                    code: string;
+                    message: string;
+                    field?: string;
+                }[];
             };
             review?: {
                 name: string;
@@ -438,6 +525,7 @@ export interface components {
                     /** @enum {string} */
                     via: "update" | "signal";
                 }[];
+                remindersSent?: number;
                 openedAt?: string;
                 escalatesAt?: string;
                 deadlineAt?: string;
@@ -455,6 +543,9 @@ export interface components {
                 dueAt: string;
                 completedBy?: string;
                 completedAt?: string;
+                round?: number;
+                /** @enum {string} */
+                status?: "open" | "completed" | "overdue" | "cancelled";
             };
             grant?: {
                 startedAt: string;
@@ -465,6 +556,8 @@ export interface components {
                 connector: "postgres-role" | "webhook" | "manual";
             };
             failure?: string;
+            /** @enum {string} */
+            failedAction?: "provisioning" | "revocation";
             submittedAt: string;
             updatedAt: string;
             timeline: {
@@ -502,6 +595,7 @@ export interface components {
                 /** @enum {string} */
                 via: "update" | "signal";
             }[];
+            remindersSent?: number;
             openedAt?: string;
             escalatesAt?: string;
             deadlineAt?: string;
@@ -522,7 +616,7 @@ export interface components {
             }[];
         };
         /**
-         * @description What to request. Who asks comes from the bearer token, never from the body.
+         * @description What to request. Who asks comes from the bearer token, never from the body. Whether it fits the catalog (a known entitlement, its fields, its maximum duration, break-glass allowed) is answered with 422.
          * @example {
          *       "entitlement": "analytics-db:read",
          *       "justification": "Quarterly revenue report for the board",
@@ -533,13 +627,21 @@ export interface components {
             entitlement: string;
             justification: string;
             beneficiary?: string;
+            /** @description How long, as an ISO-8601 duration; at most the entitlement's `maxDuration` (catalog). */
             duration?: string;
-            /** @default {} */
+            /**
+             * @description The form fields the entitlement requires (catalog `fields`: names, patterns); no others.
+             * @default {}
+             */
             fields: {
                 [key: string]: string;
             };
             /** @default false */
             breakGlass: boolean;
+            exception?: {
+                compensatingControl: string;
+                reviewEvery?: string;
+            };
         };
         /** @description What would happen on submission; nothing is started or stored. */
         Preview: {
@@ -582,7 +684,157 @@ export interface components {
                 maxDuration: string;
                 connector: string;
             };
+            exception?: {
+                waived: {
+                    code: string;
+                    message: string;
+                    field?: string;
+                }[];
+                compensatingControl: string;
+                reviewEvery?: string;
+                stages: string[];
+            };
             policyVersion: string;
+            /**
+             * @description The approval plan as a Mermaid flowchart (https://mermaid.js.org): stages in order, quorum, who, SLA, escalation path and why the rule applied.
+             * @example flowchart TD
+             *       request(["analytics-db:read for Alice Adams (alice)"])
+             *       …
+             */
+            planDiagram?: string;
+        };
+        /** @description The request's full view, with its approval plan as a diagram. */
+        RequestDetail: {
+            id: string;
+            workflowId: string;
+            /**
+             * @description A directory user id.
+             * @example alice
+             */
+            requester: string;
+            /**
+             * @description A directory user id.
+             * @example alice
+             */
+            beneficiary: string;
+            entitlement: string;
+            resource: string;
+            breakGlass: boolean;
+            justification: string;
+            fields: {
+                [key: string]: string;
+            };
+            /** @enum {string} */
+            status: "validating" | "rejected" | "pending_approval" | "provisioning" | "active" | "denied" | "timed_out" | "cancelled" | "expired" | "revoked" | "failed";
+            /** @enum {string} */
+            reviewState?: "pending" | "cleared" | "flagged";
+            reasons: {
+                code: string;
+                message: string;
+                field?: string;
+            }[];
+            existingRequestId?: string;
+            risk?: components["schemas"]["Risk"];
+            plan?: {
+                /** @enum {string} */
+                kind: "auto-approve" | "stages" | "break-glass";
+                rule: string;
+                policyVersion: string;
+            };
+            stages: components["schemas"]["Stage"][];
+            pendingApprovers: string[];
+            extension?: {
+                /**
+                 * @description A directory user id.
+                 * @example alice
+                 */
+                requestedBy: string;
+                durationMs: number;
+                justification: string;
+                /** @enum {string} */
+                status: "evaluating" | "pending_approval" | "approved" | "denied" | "timed_out" | "cancelled" | "rejected";
+                stages: components["schemas"]["Stage"][];
+                round?: number;
+                requestedAt?: string;
+                rule?: string;
+                risk?: components["schemas"]["Risk"];
+                policyVersion?: string;
+                reasons?: {
+                    code: string;
+                    message: string;
+                    field?: string;
+                }[];
+            };
+            review?: {
+                name: string;
+                quorum: "any" | "all" | number;
+                required: number;
+                approvers: string[];
+                fallback: string[];
+                /** @enum {string} */
+                status: "waiting" | "open" | "approved" | "denied" | "timed_out" | "cancelled";
+                escalated: boolean;
+                decisions: {
+                    /**
+                     * @description A directory user id.
+                     * @example alice
+                     */
+                    approver: string;
+                    /** @enum {string} */
+                    decision: "approve" | "deny";
+                    comment?: string;
+                    at: string;
+                    /** @enum {string} */
+                    via: "update" | "signal";
+                }[];
+                remindersSent?: number;
+                openedAt?: string;
+                escalatesAt?: string;
+                deadlineAt?: string;
+                closedAt?: string;
+                /** @enum {string} */
+                outcome?: "cleared" | "flagged";
+                reviewedBy?: string;
+                comment?: string;
+            };
+            fulfilment?: {
+                /** @enum {string} */
+                task: "grant" | "revoke";
+                fulfillers: string[];
+                openedAt: string;
+                dueAt: string;
+                completedBy?: string;
+                completedAt?: string;
+                round?: number;
+                /** @enum {string} */
+                status?: "open" | "completed" | "overdue" | "cancelled";
+            };
+            grant?: {
+                startedAt: string;
+                expiresAt: string;
+                endedAt?: string;
+                extensions: number;
+                /** @enum {string} */
+                connector: "postgres-role" | "webhook" | "manual";
+            };
+            failure?: string;
+            /** @enum {string} */
+            failedAction?: "provisioning" | "revocation";
+            submittedAt: string;
+            updatedAt: string;
+            timeline: {
+                at: string;
+                event: string;
+                actor?: string;
+                detail?: string;
+            }[];
+            /**
+             * @description The approval plan as a Mermaid flowchart (https://mermaid.js.org): stages in order, quorum, who, SLA, escalation path and why the rule applied.
+             * @example flowchart TD
+             *       request(["analytics-db:read for Alice Adams (alice)"])
+             *       …
+             */
+            planDiagram?: string;
         };
         RequestPage: {
             items: components["schemas"]["RequestSummary"][];
@@ -690,6 +942,95 @@ export interface components {
                 }[];
             }[];
         };
+        /** @description The approval policy in force: its version and its rules, in the order tried. */
+        Policy: {
+            /**
+             * @description What every request records as the policy it was decided under: the label in policy.yaml and, when the files were read from disk, the first 12 hex digits of `sha256`.
+             * @example 2026-11-23.1@3f2a9c1b7d4e
+             */
+            version: string;
+            /** @description The `version` written in policy.yaml. */
+            label: string;
+            /** @description SHA-256 over the files’ `sha256sum` lines: `sha256sum catalog.yaml policy.yaml | sha256sum`. */
+            sha256?: string;
+            files?: {
+                name: string;
+                sha256: string;
+            }[];
+            roles: {
+                security: string;
+                auditors: string[];
+                admins: string[];
+            };
+            breakGlassReview: {
+                name: string;
+                approvers: ("manager" | "resource-owner" | "resource-owner-manager" | string)[];
+                /** @default any */
+                quorum: "any" | "all" | number;
+                sla: {
+                    /** @default [] */
+                    reminders: string[];
+                    escalateAfter?: string;
+                    deadline: string;
+                    /** @enum {string} */
+                    clock?: "wall" | "business";
+                };
+            };
+            extensionWithoutApprovalUpTo?: string;
+            rules: {
+                name: string;
+                /** @default {} */
+                when: {
+                    entitlements?: string[];
+                    sensitivity?: ("low" | "medium" | "high" | "critical")[];
+                    privileged?: boolean;
+                    /** @enum {string} */
+                    beneficiaryKind?: "human" | "service";
+                    breakGlass?: boolean;
+                    /** @enum {string} */
+                    riskAtLeast?: "low" | "medium" | "high" | "critical";
+                    /** @enum {string} */
+                    riskAtMost?: "low" | "medium" | "high" | "critical";
+                    durationOver?: string;
+                };
+                plan: "auto-approve" | {
+                    name: string;
+                    approvers: ("manager" | "resource-owner" | "resource-owner-manager" | string)[];
+                    /** @default any */
+                    quorum: "any" | "all" | number;
+                    sla: {
+                        /** @default [] */
+                        reminders: string[];
+                        escalateAfter?: string;
+                        deadline: string;
+                        /** @enum {string} */
+                        clock?: "wall" | "business";
+                    };
+                }[];
+                /** @description The rule’s `when`, in words. */
+                conditions: string[];
+            }[];
+            exceptions?: {
+                allow: ("duration_too_long" | "sod_conflict")[];
+                maxDuration?: string;
+                stages: {
+                    name: string;
+                    approvers: ("manager" | "resource-owner" | "resource-owner-manager" | string)[];
+                    /** @default any */
+                    quorum: "any" | "all" | number;
+                    sla: {
+                        /** @default [] */
+                        reminders: string[];
+                        escalateAfter?: string;
+                        deadline: string;
+                        /** @enum {string} */
+                        clock?: "wall" | "business";
+                    };
+                }[];
+            };
+            /** @description The whole policy as one Mermaid flowchart. */
+            diagram: string;
+        };
         AuditPage: {
             events: components["schemas"]["AuditEvent"][];
             next?: number;
@@ -705,22 +1046,72 @@ export interface components {
                 [key: string]: unknown;
             };
             prevHash: string;
+            /** @description SHA-256 over prevHash and the canonical content with seq: public. */
             hash: string;
+            /** @description The HMAC key that made `mac`; absent on unkeyed events. */
+            keyId?: string;
+            /** @description HMAC-SHA256 of keyId and hash, under a key not in the database. */
+            mac?: string;
         };
-        AuditVerification: {
-            /** @enum {boolean} */
-            ok: true;
-            count: number;
-            head: string;
-        } | {
-            /** @enum {boolean} */
-            ok: false;
-            count: number;
-            brokenAt: {
-                seq: number;
-                eventId: string;
-                reason: string;
+        AuditExport: {
+            /** @enum {string} */
+            format: "grantflow-audit-export";
+            /** @enum {number} */
+            version: 1;
+            exportedAt: string;
+            /** @description Unfiltered: every event from the first to the checkpoint. */
+            complete: boolean;
+            filter: {
+                [key: string]: string;
             };
+            checkpoint: components["schemas"]["AuditCheckpoint"];
+            publicKey: components["schemas"]["AuditCheckpointKey"];
+            events: components["schemas"]["AuditEvent"][];
+        };
+        AuditCheckpoint: {
+            /** @enum {number} */
+            version: 1;
+            seq: number;
+            hash: string;
+            at: string;
+            keyId: string;
+            /** @description Ed25519 over the canonical JSON of the other fields, base64url. */
+            signature: string;
+        } | null;
+        AuditCheckpointKey: {
+            keyId: string;
+            /** @enum {string} */
+            algorithm: "Ed25519";
+            pem: string;
+            jwk: {
+                [key: string]: string;
+            };
+        } | null;
+        AuditVerification: {
+            ok: boolean;
+            count: number;
+            unkeyed: number;
+            head: {
+                seq: number;
+                hash: string;
+            };
+            checkpoint?: {
+                seq: number;
+                hash: string;
+                at: string;
+                keyId: string;
+                holds: boolean;
+            };
+            afterCheckpoint: number;
+            macChecked: boolean;
+            findings: {
+                /** @enum {string} */
+                kind: "changed" | "missing" | "reordered" | "tail_cut" | "checkpoint_mismatch" | "checkpoint_forged" | "unknown_key" | "unkeyed_after_keyed";
+                seq: number;
+                toSeq?: number;
+                eventId?: string;
+                message: string;
+            }[];
         };
         Kpis: {
             from: string;
@@ -802,7 +1193,7 @@ export interface operations {
                 entitlement?: string;
                 beneficiary?: string;
                 /** @description Page size, 1 to 100 (default 25). */
-                limit?: string;
+                limit?: number;
                 /** @description The `next` value of the previous page. */
                 cursor?: string;
             };
@@ -942,7 +1333,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1047,7 +1438,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1112,7 +1503,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["Request"];
+                    "application/json": components["schemas"]["RequestDetail"];
                 };
             };
             /** @description Problem: validation, malformed-json. */
@@ -1253,7 +1644,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1373,7 +1764,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1493,7 +1884,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1613,7 +2004,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1742,7 +2133,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1862,7 +2253,127 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: payload-too-large. */
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported-media-type. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    retry: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry deliver the message once (it becomes the update id). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                /** @description The request id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReasonInput"];
+            };
+        };
+        responses: {
+            /** @description The workflow's answer. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageResult"];
+                };
+            };
+            /** @description Problem: validation, malformed-json. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not-found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
             413: {
                 headers: {
                     [name: string]: unknown;
@@ -1913,7 +2424,7 @@ export interface operations {
         parameters: {
             query?: {
                 /** @description Page size, 1 to 100 (default 25). */
-                limit?: string;
+                limit?: number;
                 /** @description The `next` value of the previous page. */
                 cursor?: string;
             };
@@ -2053,17 +2564,82 @@ export interface operations {
             };
         };
     };
+    getPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     listAuditEvents: {
         parameters: {
             query?: {
                 /** @description Inclusive start (ISO-8601). */
                 from?: string;
-                /** @description Exclusive end (ISO-8601). */
+                /** @description Exclusive end (ISO-8601); at or before `from`, the period is empty. */
                 to?: string;
                 /** @description The request id. */
                 requestId?: string;
                 /** @description Page size, 1 to 500 (default 100). */
-                limit?: string;
+                limit?: number;
                 /** @description The `next` value of the previous page. */
                 after?: string;
             };
@@ -2144,7 +2720,7 @@ export interface operations {
                 format?: "json" | "csv";
                 /** @description Inclusive start (ISO-8601). */
                 from?: string;
-                /** @description Exclusive end (ISO-8601). */
+                /** @description Exclusive end (ISO-8601); at or before `from`, the period is empty. */
                 to?: string;
                 /** @description The request id. */
                 requestId?: string;
@@ -2161,7 +2737,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["AuditEvent"][];
+                    "application/json": components["schemas"]["AuditExport"];
                     "text/csv": string;
                 };
             };
@@ -2286,12 +2862,160 @@ export interface operations {
             };
         };
     };
+    writeAuditCheckpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The checkpoint written. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpoint"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getAuditCheckpointKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The public key (PEM and JWK) and its id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditCheckpointKey"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not-found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getKpis: {
         parameters: {
             query?: {
                 /** @description Inclusive start (ISO-8601). */
                 from?: string;
-                /** @description Exclusive end (ISO-8601). */
+                /** @description Exclusive end (ISO-8601); at or before `from`, the period is empty. */
                 to?: string;
             };
             header?: never;

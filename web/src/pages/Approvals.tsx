@@ -12,7 +12,7 @@ export function ApprovalsPage() {
   const [notice, setNotice] = useState<string>();
   const inbox = useQuery({
     queryKey: ['approvals'],
-    queryFn: () => unwrap(api.GET('/v1/approvals', { params: { query: { limit: '50' } } })),
+    queryFn: () => unwrap(api.GET('/v1/approvals', { params: { query: { limit: 50 } } })),
     refetchInterval: LIVE_MS,
   });
   return (
@@ -43,7 +43,7 @@ function InboxItem({ summary, onDecided }: { summary: RequestSummary; onDecided:
     queryFn: () =>
       unwrap(
         api.GET('/v1/requests', {
-          params: { query: { beneficiary: summary.beneficiary, status: 'active,provisioning', limit: '20' } },
+          params: { query: { beneficiary: summary.beneficiary, status: 'active,provisioning', limit: 20 } },
         }),
       ),
   });

@@ -16,7 +16,7 @@ export function AuditPage() {
   const [filter, setFilter] = useState<Filter>({});
   const trail = useQuery({
     queryKey: ['audit', filter],
-    queryFn: () => unwrap(api.GET('/v1/audit', { params: { query: { ...filter, limit: '200' } } })),
+    queryFn: () => unwrap(api.GET('/v1/audit', { params: { query: { ...filter, limit: 200 } } })),
   });
   const verify = useMutation({ mutationFn: () => unwrap(api.GET('/v1/audit/verify')) });
   const exporting = useMutation({
@@ -32,7 +32,8 @@ export function AuditPage() {
       <section className="card" aria-labelledby="verify-title">
         <h2 id="verify-title">Verify the chain</h2>
         <p className="muted">
-          Recomputes every event&apos;s hash from the first one and names the first that does not hold.
+          Recomputes every event&apos;s hash and key, checks the chain against the newest signed checkpoint, and names
+          each break.
         </p>
         <button type="button" onClick={() => verify.mutate()} disabled={verify.isPending}>
           {verify.isPending ? 'Verifying…' : 'Verify'}
@@ -40,8 +41,9 @@ export function AuditPage() {
         {verify.data && (
           <p role="status" data-testid="verify-result" className={verify.data.ok ? 'ok' : 'problem'}>
             {verify.data.ok
-              ? `The chain holds: ${verify.data.count} events, head ${verify.data.head.slice(0, 16)}…`
-              : `Broken at event ${verify.data.brokenAt.seq} (${verify.data.brokenAt.eventId}): ${verify.data.brokenAt.reason}`}
+              ? `The chain holds: ${verify.data.count} events, head ${verify.data.head.hash.slice(0, 16)}…` +
+                (verify.data.checkpoint ? `, signed checkpoint at event ${verify.data.checkpoint.seq}` : '')
+              : verify.data.findings.map((f) => `Event ${f.seq}: ${f.message}`).join(' ')}
           </p>
         )}
         <ProblemText error={verify.error} />

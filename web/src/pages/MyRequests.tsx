@@ -9,7 +9,7 @@ export const LIVE_MS = 2000;
 export function MyRequestsPage() {
   const list = useQuery({
     queryKey: ['requests', 'mine'],
-    queryFn: () => unwrap(api.GET('/v1/requests', { params: { query: { mine: 'true', limit: '50' } } })),
+    queryFn: () => unwrap(api.GET('/v1/requests', { params: { query: { mine: 'true', limit: 50 } } })),
     refetchInterval: LIVE_MS,
   });
   return (
