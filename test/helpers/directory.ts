@@ -34,10 +34,18 @@ export interface DirectoryDb {
 }
 
 export async function directoryDb(): Promise<DirectoryDb> {
-  const admin = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 1 });
+  // The schema is made by the database owner; the application's role (DATABASE_URL) gets what it has on public.
+  const admin = new pg.Pool({
+    connectionString: process.env.GRANTFLOW_TEST_ADMIN_DATABASE_URL ?? process.env.DATABASE_URL,
+    max: 1,
+  });
   const schema = `directory_test_${randomBytes(6).toString('hex')}`;
   await admin.query(`CREATE SCHEMA ${schema}`);
   for (const t of TABLES) await admin.query(`CREATE TABLE ${schema}.${t} (LIKE public.${t} INCLUDING ALL)`);
+  if (process.env.GRANTFLOW_TEST_ADMIN_DATABASE_URL) {
+    await admin.query(`GRANT USAGE ON SCHEMA ${schema} TO grantflow_app`);
+    await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${schema} TO grantflow_app`);
+  }
   const pool = new pg.Pool({
     connectionString: process.env.DATABASE_URL,
     max: 5,

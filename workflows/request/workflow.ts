@@ -96,10 +96,22 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
     },
   });
 
+  // The flusher issues its commands only while the main loop is parked (its own command for this step already
+  // issued). Two coroutines woken in one activation would otherwise order their commands by microtask timing, which
+  // jobs that never reach the history (a rejected update, a query) can shift: a replay then sees another order.
   let stopping = false;
+  let parked = false;
+  const park = async <T>(waiting: Promise<T>): Promise<T> => {
+    parked = true;
+    try {
+      return await waiting;
+    } finally {
+      parked = false;
+    }
+  };
   const flusher = (async () => {
     for (;;) {
-      await condition(() => s.outbox.queued > s.outbox.flushed || stopping);
+      await condition(() => (parked && s.outbox.queued > s.outbox.flushed) || stopping);
       if (s.outbox.queued <= s.outbox.flushed) return;
       const target = s.outbox.queued;
       const events = s.outbox.events.splice(0);
@@ -121,12 +133,12 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
     if (s.phase.name === 'closed' && !reviewOpen(s)) break;
     if (needsWork(s)) {
       charge(ACTIVITY_EVENTS);
-      await work(s, args, connectors, now);
+      await park(work(s, args, connectors, now));
       continue;
     }
     if (cost > (args.historyLimit ?? HISTORY_LIMIT)) {
       // A handler may be waiting on work of the main loop (an extension's evaluation): do that work first.
-      await condition(() => (s.outbox.flushed >= s.outbox.queued && allHandlersFinished()) || needsWork(s));
+      await park(condition(() => (s.outbox.flushed >= s.outbox.queued && allHandlersFinished()) || needsWork(s)));
       if (!needsWork(s) && s.outbox.flushed >= s.outbox.queued && allHandlersFinished()) {
         stopping = true;
         await flusher;
@@ -138,10 +150,9 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
     const wake = nextWake(s);
     charge(TIMER_EVENTS);
     const woken = () => s.tick !== tick;
-    if (wake === Infinity) await condition(woken);
-    else await condition(woken, Math.max(1, wake - now()));
+    await park<unknown>(wake === Infinity ? condition(woken) : condition(woken, Math.max(1, wake - now())));
   }
-  await condition(() => s.outbox.flushed >= s.outbox.queued && allHandlersFinished());
+  await park(condition(() => s.outbox.flushed >= s.outbox.queued && allHandlersFinished()));
   stopping = true;
   await flusher;
   return s.published;
