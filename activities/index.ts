@@ -107,7 +107,7 @@ export function createActivities(deps: ActivityDeps): Activities {
       for (const n of notifications) await notifier.notify(n);
     },
 
-    async grantAccess({ requestId, grant }) {
+    async grantAccess({ requestId, grant, plannedAt }) {
       return inTransaction(pool, async (client) => {
         await lockName(client, grantLock(grant));
         const { rows } = await client.query<{ ended_at: Date | null; started_at: Date; expires_at: Date }>(
@@ -121,7 +121,8 @@ export function createActivities(deps: ActivityDeps): Activities {
             'GrantEnded',
           );
         }
-        const planned = new Date();
+        // The same body on every attempt: a gateway refuses an idempotency key reused with another body.
+        const planned = plannedAt ? new Date(plannedAt) : new Date();
         await connector(grant).grant({
           requestId,
           grant,

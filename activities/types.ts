@@ -81,7 +81,12 @@ export interface Activities {
     projection: RequestProjection;
   }): Promise<void>;
   /** Grants at the target (idempotent) and records the live grant; the grant counts from the connector's success. */
-  grantAccess(input: { requestId: string; grant: GrantSpec }): Promise<{ startedAt: string; expiresAt: string }>;
+  grantAccess(input: {
+    requestId: string;
+    grant: GrantSpec;
+    /** When the workflow asked: the connector call's times, so that every retry sends the same body. */
+    plannedAt?: string;
+  }): Promise<{ startedAt: string; expiresAt: string }>;
   /** Asks the policy again for an extension (the new total duration, today's directory); claims nothing. */
   evaluateExtension(input: EvaluateInput): Promise<Evaluation>;
   /** Ends the grant; revokes at the target only when no other live grant holds the same entitlement. */

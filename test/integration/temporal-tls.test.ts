@@ -173,7 +173,15 @@ describe('mTLS: the proxy requires a client certificate from its client CA', () 
     // Not spawnSync: the proxy lives in this process and must keep answering while the API tries.
     const child = spawn(process.execPath, ['--import', 'tsx', 'api/main.ts'], {
       cwd: path.join(__dirname, '..', '..'),
-      env: { ...clean, ...withoutClient, GRANTFLOW_DEV_JWT_SECRET: SECRET, PORT: '65531', LOG_LEVEL: 'silent' },
+      env: {
+        ...clean,
+        ...withoutClient,
+        GRANTFLOW_DEV_JWT_SECRET: SECRET,
+        // DATABASE_URL is the application's role, which may not migrate.
+        GRANTFLOW_MIGRATE_ON_START: 'false',
+        PORT: '65531',
+        LOG_LEVEL: 'silent',
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

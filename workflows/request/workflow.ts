@@ -190,7 +190,11 @@ async function work(
       s.accessMayExist = true;
       touch(s);
       try {
-        const live = await connectors.grantAccess({ requestId: s.view.id, grant });
+        const live = await connectors.grantAccess({
+          requestId: s.view.id,
+          grant,
+          plannedAt: new Date(now()).toISOString(),
+        });
         return activated(s, live.startedAt, live.expiresAt, now());
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
