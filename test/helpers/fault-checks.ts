@@ -243,15 +243,30 @@ export async function waitForStatus(stack: FaultStack, id: string, statuses: rea
   }
 }
 
-/** The three journeys the fault tests drive, and what each must leave behind. */
+/**
+ * The three journeys the fault tests drive (on accessRequestV2), and what each must leave behind: v2 also records
+ * the approval of the last stage (`approved`) and the start of a revocation (`expiring`) as events of their own.
+ */
 export type Journey = 'auto' | 'approve' | 'deny';
 export const JOURNEYS: Record<Journey, { status: string; actions: string[] }> = {
   // github:member, auto-approved through the webhook connector, then expired.
-  auto: { status: 'expired', actions: ['submitted', 'validated', 'auto_approved', 'provisioned', 'expired'] },
+  auto: {
+    status: 'expired',
+    actions: ['submitted', 'validated', 'auto_approved', 'provisioned', 'expiring', 'expired'],
+  },
   // analytics-db:read, approved by bob, granted as a PostgreSQL role, then expired.
   approve: {
     status: 'expired',
-    actions: ['submitted', 'validated', 'stage_opened', 'decision_recorded', 'provisioned', 'expired'],
+    actions: [
+      'submitted',
+      'validated',
+      'stage_opened',
+      'decision_recorded',
+      'approved',
+      'provisioned',
+      'expiring',
+      'expired',
+    ],
   },
   deny: { status: 'denied', actions: ['submitted', 'validated', 'stage_opened', 'decision_recorded', 'denied'] },
 };
