@@ -26,6 +26,7 @@ export default tseslint.config(
       '.tools/',
       'coverage/',
       'jest.config.js',
+      'test/helpers/summary-reporter.js',
       'eslint.config.mjs',
       'web/dist/',
       'test-output/',

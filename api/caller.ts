@@ -1,5 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { Config, Identity } from '../domain';
+import { RESERVED_ACTOR_IDS } from '../domain/model';
 import type { RequestView } from '../workflows/messages';
 import type { Authenticator } from './auth';
 import { Problem } from './problem';
@@ -35,7 +36,7 @@ declare module 'express-serve-static-core' {
  * inactive people and service accounts are authenticated but may not call: a service account's owner acts for it.
  */
 export function resolveCaller(config: Config, userId: string): Caller {
-  const identity = config.users.get(userId);
+  const identity = RESERVED_ACTOR_IDS.includes(userId) ? undefined : config.users.get(userId);
   if (!identity) {
     throw new Problem('unauthenticated', 'The token names nobody in the directory.', {
       headers: { 'WWW-Authenticate': 'Bearer realm="grantflow", error="invalid_token"' },

@@ -290,6 +290,12 @@ export const FINAL_STATUSES: readonly Status[] = ['rejected', 'denied', 'timed_o
  * (duplicates, separation of duties), workflow, store and API use; `failed` is open, since access may still exist.
  */
 export const OPEN_STATUSES: readonly Status[] = statusSchema.options.filter((s) => !FINAL_STATUSES.includes(s));
+/**
+ * The actor of grantflow's own decisions (expiry, policy) and of its lifecycle automation (a leaver's offboarding, an
+ * access review's revoke). Reserved: no directory identity may carry it or `unknown`, so no token can act as it.
+ */
+export const SYSTEM_ACTOR = 'system';
+export const RESERVED_ACTOR_IDS: readonly string[] = [SYSTEM_ACTOR, 'unknown'];
 export type FinalStatus = 'rejected' | 'denied' | 'timed_out' | 'cancelled' | 'expired' | 'revoked';
 
 export type ReviewState = 'pending' | 'cleared' | 'flagged';

@@ -202,6 +202,48 @@ test('defect 10: the inbox shows a stage the moment the view does', async () => 
   expect((await env.view(id)).status).toBe('cancelled');
 });
 
+test("grantflow's automation ends a request in any phase: pending as cancelled, active as revoked", async () => {
+  // Waiting for bob: the system's revoke (a leaver's offboarding, an access review) cancels it.
+  const pendingId = uniqueId();
+  started.push(pendingId);
+  const pending = await env.client.workflow.start<typeof accessRequestV2>('accessRequestV2', {
+    workflowId: workflowIdFor(pendingId),
+    taskQueue: env.taskQueue,
+    args: [
+      {
+        requestId: pendingId,
+        requester: 'alice',
+        input: {
+          entitlement: 'analytics-db:read',
+          beneficiary: 'svc-ci',
+          justification: 'CI reads fixtures from the analytics database.',
+          duration: 'PT8H',
+          fields: {},
+          breakGlass: false,
+        },
+        submittedAt: new Date().toISOString(),
+      },
+    ],
+  });
+  await env.waitFor(pendingId, (v) => v.pendingApprovers.includes('bob'));
+  await pending.executeUpdate(revokeUpdate, { args: [{ by: 'system', reason: 'offboarding: alice left' }] });
+  expect(((await pending.result()) as RequestView).status).toBe('cancelled');
+
+  // Active: revoked, with the reason in the audit trail; nobody else gets the system's reach.
+  const id = uniqueId();
+  const handle = await approvedServiceAccountGrant(env, id);
+  const stranger = await refusal(handle.executeUpdate(revokeUpdate, { args: [{ by: 'carol' }] }));
+  expect(stranger.type).toBe('NotAllowed');
+  await handle.executeUpdate(revokeUpdate, { args: [{ by: 'system', reason: 'access review: not vouched for' }] });
+  const done = (await handle.result()) as RequestView;
+  expect(done.status).toBe('revoked');
+  const { rows } = await env.pool.query<{ actor: string; reason: string }>(
+    "SELECT actor, data->>'reason' AS reason FROM audit_events WHERE request_id = $1 AND action = 'revoked'",
+    [id],
+  );
+  expect(rows).toEqual([{ actor: 'system', reason: 'access review: not vouched for' }]);
+});
+
 describe('manual fulfilment (defects 5 and 7)', () => {
   let fast: TestEnv;
   beforeAll(async () => {

@@ -1,4 +1,4 @@
-import type { Evaluation, FinalStatus } from '../../domain/model';
+import { SYSTEM_ACTOR, type Evaluation, type FinalStatus } from '../../domain/model';
 import type { ActorInput, DecisionInput, StageView } from '../messages';
 import { advanceExtension, closeExtension, extensionStage, extensionWake } from './extension';
 import { cancelFulfilment, fulfilled, fulfilmentWake, openFulfilment, overdue, taskOpen } from './fulfilment';
@@ -112,9 +112,10 @@ export function advance(s: RequestState, now: number): void {
       return advanceApproval(s, now);
     case 'provisioning': {
       if (s.grant?.connector.type !== 'manual') return;
-      if (s.pending.cancel) {
+      const stop = stopping(s);
+      if (stop) {
         cancelFulfilment(s);
-        return endOrClose(s, { end: 'cancelled', by: s.pending.cancel.by }, now);
+        return endOrClose(s, stop, now);
       }
       if (!fulfilled(s, 'grant') && !taskOpen(s, 'grant')) return openFulfilment(s, 'grant', now);
       if (overdue(s, now) === 'grant') {
@@ -143,9 +144,8 @@ export function advance(s: RequestState, now: number): void {
       return;
     }
     case 'failed': {
-      if (phase.action === 'provisioning' && s.pending.cancel) {
-        return endOrClose(s, { end: 'cancelled', by: s.pending.cancel.by }, now);
-      }
+      const stop = stopping(s);
+      if (phase.action === 'provisioning' && stop) return endOrClose(s, stop, now);
       // A revoke task done by hand while the request reads failed: the access is gone, finish the revocation.
       if (phase.action === 'revocation' && fulfilled(s, 'revoke') && phase.end) {
         return enter(s, { name: 'revoking', ...phase.end, attempt: phase.attempt + 1 });
@@ -179,6 +179,13 @@ function advanceApproval(s: RequestState, now: number): void {
 /** Closes a request that holds no access: frees its claim first (the main loop), then shows the end. */
 function close(s: RequestState, status: FinalStatus, by: string): void {
   enter(s, { name: 'closing', status, by });
+}
+
+/** A revoke (by grantflow's automation) or a cancel accepted before the grant became active, if any. */
+function stopping(s: RequestState): EndState | undefined {
+  if (s.pending.revoke) return { end: 'revoked', by: s.pending.revoke.by };
+  if (s.pending.cancel) return { end: 'cancelled', by: s.pending.cancel.by };
+  return undefined;
 }
 
 /** Where a request goes when it ends before its grant became active: through a revocation if access may exist. */
@@ -225,8 +232,9 @@ export function activated(s: RequestState, startedAt: string, expiresAt: string,
   record(s, now, 'provisioned', 'system', { startedAt, expiresAt });
   enter(s, { name: 'active' });
   notify(s, 'active', [s.view.requester], 'Access granted', `${describe(s)} until ${expiresAt}.`);
-  // A cancel accepted while the connector worked: the access just granted goes again at once.
-  if (s.pending.cancel) beginRevoking(s, { end: 'cancelled', by: s.pending.cancel.by }, now);
+  // A cancel or revoke accepted while the connector worked: the access just granted goes again at once.
+  if (s.pending.revoke) beginRevoking(s, { end: 'revoked', by: s.pending.revoke.by }, now);
+  else if (s.pending.cancel) beginRevoking(s, { end: 'cancelled', by: s.pending.cancel.by }, now);
 }
 
 /** The access is gone at the target (or another grant still holds it there). */
@@ -286,6 +294,7 @@ export function applyCancel(s: RequestState, input: ActorInput, now: number): vo
 }
 
 export function checkRevoke(s: RequestState, input: ActorInput): void {
+  if (input.by === SYSTEM_ACTOR) return checkSystemRevoke(s);
   const spec = s.grant;
   if (s.phase.name !== 'active' || !spec || s.pending.revoke) {
     refuse('InvalidState', `Only an active grant can be revoked (status: ${s.view.status}).`);
@@ -295,7 +304,31 @@ export function checkRevoke(s: RequestState, input: ActorInput): void {
   }
 }
 
+/**
+ * grantflow's own automation (a leaver's offboarding, an access review) ends a request in whatever phase it is in:
+ * before the grant as a cancel, once granted (or while the connector grants) as a revoke. Refused only when the
+ * request is already ending.
+ */
+function checkSystemRevoke(s: RequestState): void {
+  const p = s.phase;
+  const ending =
+    p.name === 'revoking' ||
+    p.name === 'closing' ||
+    p.name === 'closed' ||
+    (p.name === 'failed' && p.action === 'revocation') ||
+    s.pending.revoke !== undefined;
+  if (ending) refuse('InvalidState', `The request is already ending (status: ${s.view.status}).`);
+}
+
 export function applyRevoke(s: RequestState, input: ActorInput, now: number): void {
+  const p = s.phase;
+  const granted = p.name === 'active' || p.name === 'provisioning';
+  if (input.by === SYSTEM_ACTOR && !granted) {
+    // Nothing granted yet: the request is cancelled, through a revocation if access may exist (advance decides).
+    record(s, now, 'cancel_requested', input.by, { reason: input.reason });
+    s.pending.cancel ??= input;
+    return;
+  }
   s.pending.revoke = input;
   record(s, now, 'revoke_requested', input.by, { reason: input.reason });
 }
