@@ -33,6 +33,9 @@ beforeAll(() => {
   }
 });
 
+/** The recorded sets: the first workflow, accessRequestV2 before its own clock, and with it. */
+const SETS = ['', 'v2', 'v2-clock'];
+
 function loadHistories(sub = ''): (HistoryAndWorkflowId & { history: History })[] {
   const dir = path.join(__dirname, 'histories', sub);
   return fs
@@ -48,7 +51,7 @@ function loadHistories(sub = ''): (HistoryAndWorkflowId & { history: History })[
 async function replay(
   workflowsPath: string,
   extraModules: string[] = [],
-  histories = [...loadHistories(), ...loadHistories('v2')],
+  histories = SETS.flatMap((sub) => loadHistories(sub)),
 ): Promise<ReplayResult[]> {
   const bundle = await bundleWorkflowCode({
     workflowsPath,
@@ -103,9 +106,9 @@ const ENTRY = /(export async function accessRequestV2\([^)]*\)[^{]*\{)/;
 const EXTRA_STEP = `await proxyActivities<Record<string, () => Promise<void>>>({ startToCloseTimeout: '1 minute' }).unpatchedStep();`;
 
 test('every recorded path of both workflow versions replays against the current workflow code', async () => {
-  for (const sub of ['', 'v2']) {
+  for (const sub of SETS) {
     const histories = loadHistories(sub);
-    const name = (id: string) => id.replace(/^v2\//, '');
+    const name = (id: string) => id.replace(/^v2(-clock)?\//, '');
     // The fixtures cover every path and each ended the way its name says.
     expect(histories.map((h) => name(h.workflowId))).toEqual(Object.keys(historyPaths).sort());
     for (const { workflowId, history } of histories) {
@@ -116,7 +119,7 @@ test('every recorded path of both workflow versions replays against the current 
       });
     }
   }
-  const all = [...loadHistories(), ...loadHistories('v2')];
+  const all = SETS.flatMap((sub) => loadHistories(sub));
   current = await replay(workflowsDir);
   expect(outcomes(current)).toEqual(Object.fromEntries(all.map((h) => [h.workflowId, 'replays'])));
 });
@@ -142,8 +145,8 @@ test('negative control: an extra activity call without patched() fails the repla
 test('positive control: the same change behind patched() adds no replay failure of its own', async () => {
   const copy = changedWorkflow((source) =>
     source
-      .replace(ENTRY, `$1\n  if (patched('fault-extra-step')) ${EXTRA_STEP}`)
-      .replace(/^import \{/m, 'import { patched } from "@temporalio/workflow";\nimport {'),
+      .replace(ENTRY, `$1\n  if (controlPatched('fault-extra-step')) ${EXTRA_STEP}`)
+      .replace(/^import \{/m, 'import { patched as controlPatched } from "@temporalio/workflow";\nimport {'),
   );
   try {
     const v2 = loadHistories('v2');

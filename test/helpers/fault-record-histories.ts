@@ -3,7 +3,7 @@
  * lifecycle, run against a real stack (embedded PostgreSQL, Temporal dev server) with SLAs and TTLs made short, each
  * saved as the history's proto JSON in test/faults/histories/<path>.json.
  *
- *   node --import tsx test/helpers/fault-record-histories.ts            # all paths
+ *   node --import tsx test/helpers/fault-record-histories.ts            # all paths, into histories/v2-clock/
  *   node --import tsx test/helpers/fault-record-histories.ts denied     # some
  *
  * Re-record only on purpose: a fixture is the past that running workflows carry, and the replay test exists to show
@@ -28,8 +28,9 @@ import type { RequestInput } from '../../domain/model';
 import { historyPaths, historyResult, historyToJson } from './fault-history-json';
 import { startEnv, withSla, type TestEnv } from './harness';
 
-// Histories of accessRequestV2; those of the first workflow (test/faults/histories/*.json) are kept as they are.
-const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2');
+// Histories of accessRequestV2 with its own clock (patch `request-clock`). Those recorded before are kept as they
+// are: the first workflow's in test/faults/histories/*.json, accessRequestV2's before the clock in histories/v2/.
+const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-clock');
 
 type Status = RequestView['status'];
 const is =

@@ -110,8 +110,11 @@ export interface TestEnv {
     input: Partial<RequestInput> & { entitlement: string },
     requestId?: string,
   ): Promise<WorkflowHandle<typeof accessRequestV2>>;
+  /** The view as written to PostgreSQL (the workflow's query only before the first write). */
   view(requestId: string): Promise<RequestView>;
-  /** Polls the workflow's view until `predicate` holds. */
+  /** The workflow's own query. */
+  query(requestId: string): Promise<RequestView>;
+  /** Polls the written view until `predicate` holds. */
   waitFor(requestId: string, predicate: (v: RequestView) => boolean, timeoutMs?: number): Promise<RequestView>;
   /** Stops the worker (as a crash would, mid-history) and starts a fresh one on the same task queue. */
   restartWorker(): Promise<void>;
@@ -163,7 +166,14 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
   const connection = await Connection.connect(temporal);
   const client = new Client({ connection });
 
-  const view = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId)).query(getRequestQuery);
+  const query = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId)).query(getRequestQuery);
+  // The view as written to PostgreSQL, like the API reads it (api/routes/requests.ts readView says why not the query).
+  const view = async (requestId: string): Promise<RequestView> => {
+    const { rows } = await pool.query<{ view: RequestView | null }>('SELECT view FROM requests WHERE id = $1', [
+      requestId,
+    ]);
+    return rows[0]?.view ?? query(requestId);
+  };
   return {
     client,
     connection,
@@ -192,6 +202,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
       });
     },
     view,
+    query,
     async waitFor(requestId, predicate, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
       let last: RequestView | undefined;

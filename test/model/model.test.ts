@@ -9,7 +9,10 @@
  *
  *   GRANTFLOW_MODEL_SEED=123 GRANTFLOW_MODEL_RUNS=400 npm run test:model    # reproduce a seed, or run long (nightly)
  */
+import fs from 'node:fs';
 import http from 'node:http';
+import path from 'node:path';
+import { temporal } from '@temporalio/proto';
 import fc from 'fast-check';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
@@ -30,6 +33,7 @@ import {
   workflowIdFor,
   type RequestView,
 } from '../../workflows/messages';
+import { historyToJson } from '../helpers/fault-history-json';
 import { hasRole, startEnv, testAuditLog, uniqueId, withSla, workflowBundle, type TestEnv } from '../helpers/harness';
 
 // `npm test` runs a fixed seed, so that CI is reproducible; `npm run test:model` draws a new one each night.
@@ -215,7 +219,9 @@ interface Run {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function viewOf(id: string): Promise<RequestView | undefined> {
-  return env.view(id).catch(() => undefined);
+  // GRANTFLOW_MODEL_QUERIES=1 samples through the workflow's query, as the API did before: it shows the SDK defect
+  // that api/routes/requests.ts readView describes (replays fail as nondeterministic after legacy queries).
+  return (process.env.GRANTFLOW_MODEL_QUERIES ? env.query(id) : env.view(id)).catch(() => undefined);
 }
 
 function pickFrom(list: readonly string[], pick: number, fallback: string): string {
@@ -229,10 +235,12 @@ async function send(run: Run, id: string, a: Action): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 30_000)));
     try {
-      if ((await Promise.race([p, hung])) === 'hung') {
+      const answer = await Promise.race([p, hung]);
+      if (answer === 'hung') {
         run.problems.push(`8: ${id}: ${a.kind} got no answer within 30 s (${JSON.stringify(a)})`);
+      } else {
+        await checkReadYourWrites(run, id, a.kind, answer as { status?: string });
       }
-      await checkReadYourWrites(run, id);
     } catch (err) {
       if (!(err instanceof WorkflowUpdateFailedError) && !/not found|completed/i.test(String(err))) throw err;
     } finally {
@@ -292,24 +300,23 @@ async function send(run: Run, id: string, a: Action): Promise<void> {
   }
 }
 
-/** One truth: after an accepted update, the projection is never behind what the query shows. */
-async function checkReadYourWrites(run: Run, id: string): Promise<void> {
-  const before = await viewOf(id);
-  const { rows } = await env.pool.query<{ status: string; view: RequestView }>(
-    'SELECT status, view FROM requests WHERE id = $1',
-    [id],
-  );
-  const after = await viewOf(id);
-  const row = rows[0];
-  if (!before || !after || before.updatedAt !== after.updatedAt) return;
-  if (
-    !row ||
-    row.view.updatedAt < before.updatedAt ||
-    (row.view.updatedAt === before.updatedAt && row.status !== before.status)
-  ) {
-    run.problems.push(
-      `7: ${id}: the query shows ${before.status} at ${before.updatedAt}, the projection ${row?.status} at ${row?.view.updatedAt}`,
-    );
+// The lifecycle's order: a written view may be ahead of an update's answer (a timer fired since), never behind it.
+const LIFECYCLE_RANK: Record<string, number> = {
+  validating: 0,
+  pending_approval: 1,
+  provisioning: 2,
+  active: 3,
+  failed: 4,
+};
+const rankOf = (status: string) => LIFECYCLE_RANK[status] ?? 5; // the final statuses
+
+/** One truth: once an update is answered, the view written to PostgreSQL already shows what the answer says. */
+async function checkReadYourWrites(run: Run, id: string, kind: string, answer: { status?: string }): Promise<void> {
+  if (!answer?.status || answer.status === 'failed') return;
+  const { rows } = await env.pool.query<{ status: string }>('SELECT status FROM requests WHERE id = $1', [id]);
+  const written = rows[0]?.status;
+  if (!written || (written !== 'failed' && rankOf(written) < rankOf(answer.status))) {
+    run.problems.push(`7: ${id}: ${kind} answered ${answer.status}, but the written view says ${written ?? 'nothing'}`);
   }
 }
 
@@ -547,6 +554,7 @@ async function checkRequest(run: Run, id: string): Promise<void> {
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'model' }, recorded, id);
   } catch (err) {
     p(8, `replay failed: ${String(err).slice(0, 300)}`);
+    keepHistory(`${id}-final`, recorded);
   }
 }
 
@@ -578,6 +586,42 @@ test(`the promise holds on ${RUNS} random histories (seed ${SEED})`, async () =>
   process.stdout.write(`model: seed ${SEED}, ${RUNS} histories, ${PARALLEL} at a time\n`);
   const histories = fc.sample(history, { seed: SEED, numRuns: RUNS });
   const failures: string[] = [];
+  try {
+    await runAll(histories, failures);
+  } finally {
+    await keepNondeterministicHistories();
+  }
+  const chain = await testAuditLog(env.pool).verify();
+  expect(chain).toMatchObject({ ok: true });
+  expect(failures).toEqual([]);
+});
+
+/**
+ * Every history in which a workflow task failed as nondeterministic goes to test-output/model/, to replay by hand
+ * (`Worker.runReplayHistory`) with the workflow code under a debugger.
+ */
+async function keepNondeterministicHistories(): Promise<void> {
+  for await (const info of env.client.workflow.list()) {
+    const events = await env.client.workflow.getHandle(info.workflowId, info.runId).fetchHistory();
+    const nondeterministic = events.events?.some(
+      (e) =>
+        e.workflowTaskFailedEventAttributes?.cause ===
+        temporal.api.enums.v1.WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_NON_DETERMINISTIC_ERROR,
+    );
+    if (!nondeterministic) continue;
+    keepHistory(`${info.workflowId}-${info.runId}`, events);
+  }
+}
+
+function keepHistory(name: string, events: Parameters<typeof historyToJson>[0]): void {
+  const dir = path.join(__dirname, '..', '..', 'test-output', 'model');
+  fs.mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, historyToJson(events));
+  process.stdout.write(`model: nondeterministic history kept in ${file}\n`);
+}
+
+async function runAll(histories: History[], failures: string[]): Promise<void> {
   for (let i = 0; i < histories.length; i += PARALLEL) {
     const batch = histories.slice(i, i + PARALLEL);
     const started = Date.now();
@@ -589,7 +633,4 @@ test(`the promise holds on ${RUNS} random histories (seed ${SEED})`, async () =>
       }
     });
   }
-  const chain = await testAuditLog(env.pool).verify();
-  expect(chain).toMatchObject({ ok: true });
-  expect(failures).toEqual([]);
-});
+}

@@ -54,6 +54,11 @@ export interface RequestState {
   outbox: { events: AuditEventInput[]; notifications: Notification[]; queued: number; flushed: number };
   /** Bumped by every accepted message, so that the main loop wakes up. */
   tick: number;
+  /**
+   * The request's own clock (ms), in runs that have it (workflow.ts says why): moved only by what the history holds
+   * (the run's start, a timer that fired, a message, a grant's start), so that a replay sees the same times.
+   */
+  clock?: number;
 }
 
 export function initialState(view: RequestView): RequestState {

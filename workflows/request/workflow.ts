@@ -1,5 +1,7 @@
 import {
   ActivityFailure,
+  patched,
+  workflowInfo,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -76,7 +78,22 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
       nonRetryableErrorTypes: ['GrantEnded', 'ConfigError'],
     },
   });
-  const now = () => Date.now();
+  // The request's clock. Date.now() in a workflow is the time of the workflow task, and with SDK 1.24 the first task
+  // after a worker lost its cache (a restart, an eviction) can run with the time of the task before it when events
+  // arrived while it was queued; a replay then sees the true time, takes another decision on a deadline, and fails
+  // as nondeterministic (the model test found it). So decisions read a clock that moves only on what the history
+  // holds: the run's start, a timer that fired (to the moment it was set for), a message (to the task's time, as
+  // the handler sees it), a grant (to its start). Runs recorded before it keep the task's time (patched).
+  const ownClock = patched('request-clock');
+  if (ownClock) s.clock = Math.max(s.clock ?? 0, workflowInfo().runStartTime.getTime());
+  const now = () => (ownClock ? (s.clock as number) : Date.now());
+  const reach = (t: number) => {
+    if (ownClock && t > (s.clock as number)) s.clock = t;
+  };
+  const messageNow = () => {
+    reach(Date.now());
+    return now();
+  };
   const step = () => {
     advance(s, now());
     refreshPending(s);
@@ -89,7 +106,7 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   const charge = (events: number) => (cost += events);
   registerHandlers({
     state: s,
-    now,
+    now: messageNow,
     step: () => {
       charge(MESSAGE_EVENTS);
       step();
@@ -133,7 +150,7 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
     if (s.phase.name === 'closed' && !reviewOpen(s)) break;
     if (needsWork(s)) {
       charge(ACTIVITY_EVENTS);
-      await park(work(s, args, connectors, now));
+      await park(work(s, args, connectors, now, reach));
       continue;
     }
     if (cost > (args.historyLimit ?? HISTORY_LIMIT)) {
@@ -150,7 +167,11 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
     const wake = nextWake(s);
     charge(TIMER_EVENTS);
     const woken = () => s.tick !== tick;
-    await park<unknown>(wake === Infinity ? condition(woken) : condition(woken, Math.max(1, wake - now())));
+    if (wake === Infinity) {
+      await park(condition(woken));
+    } else if (!(await park(condition(woken, Math.max(1, wake - Date.now()))))) {
+      reach(wake); // the timer fired: it is the moment it was set for
+    }
   }
   await park(condition(() => s.outbox.flushed >= s.outbox.queued && allHandlersFinished()));
   stopping = true;
@@ -164,6 +185,7 @@ async function work(
   args: AccessRequestArgs,
   connectors: ReturnType<typeof proxyActivities<Activities>>,
   now: () => number,
+  reach: (t: number) => void,
 ): Promise<void> {
   const p = s.phase;
   const grant = s.grant;
@@ -195,6 +217,7 @@ async function work(
           grant,
           plannedAt: new Date(now()).toISOString(),
         });
+        reach(Date.parse(live.startedAt));
         return activated(s, live.startedAt, live.expiresAt, now());
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
