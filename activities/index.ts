@@ -9,6 +9,7 @@ import { createAuditLog } from './audit';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './audit-settings';
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
+import { withConnectorLease } from './lease';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
 import type { Activities, EvaluateInput, RequestProjection } from './types';
@@ -108,19 +109,10 @@ export function createActivities(deps: ActivityDeps): Activities {
     },
 
     async grantAccess({ requestId, grant, plannedAt }) {
-      return inTransaction(pool, async (client) => {
-        await lockName(client, grantLock(grant));
-        const { rows } = await client.query<{ ended_at: Date | null; started_at: Date; expires_at: Date }>(
-          'SELECT ended_at, started_at, expires_at FROM grants WHERE request_id = $1',
-          [requestId],
-        );
-        const existing = rows[0];
-        if (existing?.ended_at) {
-          throw ApplicationFailure.nonRetryable(
-            `The grant of request ${requestId} already ended; it cannot be provisioned again.`,
-            'GrantEnded',
-          );
-        }
+      // No transaction across the target's call: the lease keeps a revoke of the same access from overlapping it.
+      return withConnectorLease(pool, grant, requestId, 'grant', async () => {
+        const existing = await grantRow(pool, requestId);
+        if (existing?.ended_at) throw grantEnded(requestId);
         // The same body on every attempt: a gateway refuses an idempotency key reused with another body.
         const planned = plannedAt ? new Date(plannedAt) : new Date();
         await connector(grant).grant({
@@ -130,16 +122,23 @@ export function createActivities(deps: ActivityDeps): Activities {
           expiresAt: new Date(planned.getTime() + grant.durationMs).toISOString(),
         });
         // The grant counts from the target's success (after any retries), and a retry keeps the first success.
-        if (existing)
-          return { startedAt: existing.started_at.toISOString(), expiresAt: existing.expires_at.toISOString() };
         const startedAt = new Date();
-        const expiresAt = new Date(startedAt.getTime() + grant.durationMs);
-        await client.query(
+        const { rows } = await pool.query<{ started_at: Date; expires_at: Date }>(
           `INSERT INTO grants (request_id, beneficiary, entitlement, connector, started_at, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6)`,
-          [requestId, grant.beneficiary, grant.entitlement, grant.connector.type, startedAt, expiresAt],
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (request_id) DO UPDATE SET request_id = EXCLUDED.request_id
+           RETURNING started_at, expires_at`,
+          [
+            requestId,
+            grant.beneficiary,
+            grant.entitlement,
+            grant.connector.type,
+            startedAt,
+            new Date(startedAt.getTime() + grant.durationMs),
+          ],
         );
-        return { startedAt: startedAt.toISOString(), expiresAt: expiresAt.toISOString() };
+        const row = rows[0] as { started_at: Date; expires_at: Date };
+        return { startedAt: row.started_at.toISOString(), expiresAt: row.expires_at.toISOString() };
       });
     },
 
@@ -213,55 +212,69 @@ export function createActivities(deps: ActivityDeps): Activities {
     },
 
     async provision(input) {
+      // The first workflow's grant (its runs still finish on it): the row first, so a failed target call is retried
+      // with the row in place and a revoke meanwhile finds it; no transaction across the call (see grantAccess).
       const { requestId, grant } = input;
-      // Granting holds the lock deprovision counts under, so a revoke at the target never races a new grant.
-      await inTransaction(pool, async (client) => {
-        await lockName(client, grantLock(grant));
-        await client.query(
+      await withConnectorLease(pool, grant, requestId, 'grant', async () => {
+        await pool.query(
           `INSERT INTO grants (request_id, beneficiary, entitlement, connector, started_at, expires_at)
            VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (request_id) DO NOTHING`,
           [requestId, grant.beneficiary, grant.entitlement, grant.connector.type, input.startedAt, input.expiresAt],
         );
-        const { rows } = await client.query<{ ended_at: Date | null }>(
-          'SELECT ended_at FROM grants WHERE request_id = $1',
-          [requestId],
-        );
-        if (rows[0]?.ended_at) {
-          throw ApplicationFailure.nonRetryable(
-            `The grant of request ${requestId} already ended; it cannot be provisioned again.`,
-            'GrantEnded',
-          );
+        if ((await grantRow(pool, requestId))?.ended_at) throw grantEnded(requestId);
+        try {
+          await connector(grant).grant(input);
+        } catch (err) {
+          // If the target refuses, no grant row claims access that does not exist (a retry writes it again).
+          await pool.query('DELETE FROM grants WHERE request_id = $1 AND ended_at IS NULL', [requestId]);
+          throw err;
         }
-        // Inside the transaction: if the target refuses, no grant row claims access that does not exist.
-        await connector(grant).grant(input);
       });
     },
 
     async deprovision({ requestId, grant, endedAt }) {
-      return inTransaction(pool, async (client) => {
-        await lockName(client, grantLock(grant));
-        // Upsert, so a grant whose provisioning was cut short still ends here and a late provision finds it ended.
-        await client.query(
-          `INSERT INTO grants (request_id, beneficiary, entitlement, connector, started_at, expires_at, ended_at)
-           VALUES ($1, $2, $3, $4, $5, $5, $5)
-           ON CONFLICT (request_id) DO UPDATE SET ended_at = EXCLUDED.ended_at WHERE grants.ended_at IS NULL`,
-          [requestId, grant.beneficiary, grant.entitlement, grant.connector.type, endedAt],
-        );
-        const { rows } = await client.query<{ live: number }>(
-          'SELECT count(*)::int AS live FROM grants WHERE beneficiary = $1 AND entitlement = $2 AND ended_at IS NULL',
-          [grant.beneficiary, grant.entitlement],
-        );
-        const live = rows[0]?.live ?? 0;
+      return withConnectorLease(pool, grant, requestId, 'revoke', async () => {
+        const live = await inTransaction(pool, async (client) => {
+          await lockName(client, grantLock(grant));
+          // Upsert, so a grant whose provisioning was cut short still ends here and a late provision finds it ended.
+          await client.query(
+            `INSERT INTO grants (request_id, beneficiary, entitlement, connector, started_at, expires_at, ended_at)
+             VALUES ($1, $2, $3, $4, $5, $5, $5)
+             ON CONFLICT (request_id) DO UPDATE SET ended_at = EXCLUDED.ended_at WHERE grants.ended_at IS NULL`,
+            [requestId, grant.beneficiary, grant.entitlement, grant.connector.type, endedAt],
+          );
+          const { rows } = await client.query<{ live: number }>(
+            'SELECT count(*)::int AS live FROM grants WHERE beneficiary = $1 AND entitlement = $2 AND ended_at IS NULL',
+            [grant.beneficiary, grant.entitlement],
+          );
+          return rows[0]?.live ?? 0;
+        });
         if (live > 0) {
           log.info({ requestId, entitlement: grant.entitlement, live }, 'grant ended; other grants keep the access');
           return { revokedAtTarget: false };
         }
-        // Revoked even when this request never recorded a grant: the target may hold one its commit lost.
+        // Revoked even when this request never recorded a grant: the target may hold one its commit lost. A retry
+        // after a crash here finds the row ended and no other live grant, and revokes again (the targets are
+        // idempotent).
         await connector(grant).revoke({ requestId, grant });
         return { revokedAtTarget: true };
       });
     },
   };
+}
+
+async function grantRow(pool: pg.Pool, requestId: string) {
+  const { rows } = await pool.query<{ ended_at: Date | null }>('SELECT ended_at FROM grants WHERE request_id = $1', [
+    requestId,
+  ]);
+  return rows[0];
+}
+
+function grantEnded(requestId: string): ApplicationFailure {
+  return ApplicationFailure.nonRetryable(
+    `The grant of request ${requestId} already ended; it cannot be provisioned again.`,
+    'GrantEnded',
+  );
 }
 
 function grantLock(grant: GrantSpec): string {

@@ -303,8 +303,8 @@ describe('provision and deprovision', () => {
 
     const endedAt = new Date().toISOString();
     const results = await Promise.all([
-      activities.deprovision({ requestId: first, grant, endedAt }),
-      activities2.deprovision({ requestId: second, grant, endedAt }),
+      asTemporalRetries(() => activities.deprovision({ requestId: first, grant, endedAt })),
+      asTemporalRetries(() => activities2.deprovision({ requestId: second, grant, endedAt })),
     ]);
     expect(results.filter((r) => r.revokedAtTarget)).toHaveLength(1);
     expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(false);
@@ -346,6 +346,94 @@ describe('provision and deprovision', () => {
     await activities.deprovision({ requestId: first, grant, endedAt: new Date().toISOString() });
   });
 });
+
+describe('no PostgreSQL connection is held while a target is called (defect 11)', () => {
+  // A webhook target that answers only when the test lets it: meanwhile the grants are in flight.
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let arrived = 0;
+  const target = http.createServer((req, res) => {
+    arrived++;
+    req.resume();
+    void held.then(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  beforeAll(() => new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve)));
+  afterAll(() => new Promise<void>((resolve) => target.close(() => resolve())));
+
+  test('five slow grants on a pool of two leave the pool free and no transaction open', async () => {
+    const small = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: 2 });
+    const env = { GRANTFLOW_WEBHOOK_SECRET: 'defect-11' };
+    const acts = createActivities({ pool: small, config, log, env });
+    const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/github`;
+    try {
+      const grants = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const beneficiary = newUser();
+          const id = uniqueId('req');
+          const evaluation = await evaluateFor(acts, id, beneficiary, { entitlement: 'github:member' });
+          const grant = validGrant(evaluation);
+          return {
+            id,
+            grant: { ...grant, connector: { type: 'webhook' as const, url, secretEnv: 'GRANTFLOW_WEBHOOK_SECRET' } },
+          };
+        }),
+      );
+      const inFlight = grants.map(({ id, grant }) => acts.grantAccess({ requestId: id, grant }));
+      for (let i = 0; i < 100 && arrived < 5; i++) await new Promise((r) => setTimeout(r, 50));
+      expect(arrived).toBe(5); // all five wait at the target at once
+      // The small pool still answers, and nobody sits in a transaction across the calls.
+      await expect(small.query('SELECT 1 AS ok')).resolves.toMatchObject({ rows: [{ ok: 1 }] });
+      const { rows } = await pool.query<{ n: number }>(
+        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE state LIKE 'idle in transaction%' AND datname = current_database()",
+      );
+      expect(rows).toEqual([{ n: 0 }]);
+      release();
+      await expect(Promise.all(inFlight)).resolves.toHaveLength(5);
+      await Promise.all(
+        grants.map(({ id, grant }) => acts.deprovision({ requestId: id, grant, endedAt: new Date().toISOString() })),
+      );
+    } finally {
+      release();
+      await small.end();
+    }
+  });
+
+  test('a revoke waits while another request grants the same access, and then revokes it last', async () => {
+    const beneficiary = newUser();
+    const [first, second] = [uniqueId('req'), uniqueId('req')];
+    const grant = validGrant(await evaluateFor(activities, first, beneficiary));
+    await activities.grantAccess({ requestId: first, grant });
+    // Another request holds the lease (its grant is at the target): the revoke is refused as busy, to retry.
+    await pool.query(
+      `INSERT INTO connector_leases (beneficiary, entitlement, request_id, operation, lease_until)
+       VALUES ($1, $2, $3, 'grant', now() + interval '1 minute')`,
+      [beneficiary, grant.entitlement, second],
+    );
+    const endedAt = new Date().toISOString();
+    await expect(activities.deprovision({ requestId: first, grant, endedAt })).rejects.toMatchObject({
+      type: 'ConnectorBusy',
+      nonRetryable: false,
+    });
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(true);
+    await pool.query('DELETE FROM connector_leases WHERE request_id = $1', [second]);
+    await expect(activities.deprovision({ requestId: first, grant, endedAt })).resolves.toEqual({
+      revokedAtTarget: true,
+    });
+    expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(false);
+  });
+});
+
+/** Calls an activity the way Temporal's retry policy would: again while it fails as retryable. */
+async function asTemporalRetries<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'ConnectorBusy' || attempt >= 50) throw err;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
 
 describe('notify', () => {
   let status = 200;
