@@ -38,6 +38,10 @@ export const workerEnvSchema = z
     /** A Slack-compatible incoming webhook for notifications; unset means notifications go to the log only. */
     GRANTFLOW_NOTIFY_WEBHOOK_URL: z.url().optional(),
     GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
+    /** How often the worker looks for grants that outlived their workflow and for drift at the targets; 0: never. */
+    GRANTFLOW_RECONCILE_EVERY_SECONDS: z.coerce.number().int().min(0).default(600),
+    /** How long past its end a live grant waits for its workflow before the reconciler ends it. */
+    GRANTFLOW_RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(60).default(3600),
   })
   .superRefine(checkTemporalEnv);
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -1,4 +1,6 @@
+import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { reconcileEvery, runningIn } from '../activities/reconcile';
 import { createActivities } from '../activities';
 import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
 import { startDirectory } from '../directory/start';
@@ -28,20 +30,30 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
     throw await temporalConnectError(env, err);
   });
+  const activities = createActivities({
+    pool,
+    config,
+    directory,
+    log,
+    env: process.env,
+    auditSettings,
+    notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
+  });
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({
-      pool,
-      config,
-      directory,
-      log,
-      env: process.env,
-      auditSettings,
-      notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
-    }),
+    activities,
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
+  });
+  const client = new Client({
+    connection: await Connection.connect(temporalConnectionOptions(env)),
+    namespace: env.TEMPORAL_NAMESPACE,
+  });
+  const stopReconciling = reconcileEvery(env.GRANTFLOW_RECONCILE_EVERY_SECONDS * 1000, {
+    deps: { pool, config, log, env: process.env, activities, isRunning: runningIn(client) },
+    graceMs: env.GRANTFLOW_RECONCILE_GRACE_SECONDS * 1000,
+    log,
   });
   log.info(
     {
@@ -54,6 +66,7 @@ async function main(): Promise<void> {
   );
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
   await worker.run();
+  stopReconciling();
   stopCheckpoints();
   await pool.end();
   await connection.close();

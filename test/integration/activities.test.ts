@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { createActivities, type Activities } from '../../activities';
+import { reconcile } from '../../activities/reconcile';
 import type { GrantInput, RequestProjection } from '../../activities/types';
 import type { Config } from '../../domain/config';
 import type { Evaluation, GrantSpec, RequestInput } from '../../domain/model';
@@ -420,6 +421,58 @@ describe('no PostgreSQL connection is held while a target is called (defect 11)'
       revokedAtTarget: true,
     });
     expect(await isRoleMember(analytics, beneficiary, 'analytics_read')).toBe(false);
+  });
+});
+
+describe('reconcile (defect 11: grants that outlive their workflow, and drift at the target)', () => {
+  test('ends a live grant whose workflow is gone, leaves one whose workflow runs, and reports drift', async () => {
+    const [orphan, owned, drifted] = [newUser(), newUser(), newUser()];
+    const ids = { orphan: uniqueId('req'), owned: uniqueId('req'), drifted: uniqueId('req') };
+    const grants = {
+      orphan: validGrant(await evaluateFor(activities, ids.orphan, orphan)),
+      owned: validGrant(await evaluateFor(activities, ids.owned, owned)),
+      drifted: validGrant(await evaluateFor(activities, ids.drifted, drifted)),
+    };
+    for (const k of ['orphan', 'owned', 'drifted'] as const) {
+      await activities.grantAccess({ requestId: ids[k], grant: grants[k] });
+    }
+    // Two grants far past their end (their workflows stopped, or still retry); one ended whose role came back.
+    await pool.query("UPDATE grants SET expires_at = now() - interval '2 hours' WHERE request_id = ANY($1)", [
+      [ids.orphan, ids.owned],
+    ]);
+    await activities.deprovision({ requestId: ids.drifted, grant: grants.drifted, endedAt: new Date().toISOString() });
+    await analytics.query(`GRANT analytics_read TO ${pg.escapeIdentifier(drifted)}`);
+
+    const notified: string[] = [];
+    const report = await reconcile(
+      {
+        pool,
+        config,
+        log,
+        env: process.env,
+        activities: { ...activities, notify: async (n) => void notified.push(n.key) },
+        isRunning: async (id) => id === ids.owned,
+      },
+      { graceMs: 3_600_000, driftWindowMs: 3_600_000 },
+    );
+    expect(report.orphaned).toEqual([
+      expect.objectContaining({ requestId: ids.orphan, beneficiary: orphan, revokedAtTarget: true }),
+    ]);
+    expect(report.owned).toContain(ids.owned);
+    expect(report.drift).toEqual([expect.objectContaining({ requestId: ids.drifted, beneficiary: drifted })]);
+    expect(await isRoleMember(analytics, orphan, 'analytics_read')).toBe(false);
+    expect(await isRoleMember(analytics, owned, 'analytics_read')).toBe(true);
+    expect(notified).toEqual([expect.stringContaining(`${ids.drifted}:drift:`)]);
+    const { rows } = await pool.query<{ request_id: string; action: string }>(
+      "SELECT request_id, action FROM audit_events WHERE request_id = ANY($1) AND action IN ('reconciled', 'drift_detected') ORDER BY action",
+      [[ids.orphan, ids.owned, ids.drifted]],
+    );
+    expect(rows).toEqual([
+      { request_id: ids.drifted, action: 'drift_detected' },
+      { request_id: ids.orphan, action: 'reconciled' },
+    ]);
+    await activities.deprovision({ requestId: ids.owned, grant: grants.owned, endedAt: new Date().toISOString() });
+    await analytics.query(`REVOKE analytics_read FROM ${pg.escapeIdentifier(drifted)}`);
   });
 });
 
