@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { dispatchLeavers } from '../directory/leavers';
 import { startDirectory } from '../directory/start';
 import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
@@ -50,7 +51,14 @@ async function main(): Promise<void> {
     pool,
     config,
     directory,
-    scim: { enabled: env.GRANTFLOW_DIRECTORY_SOURCE === 'scim', tokens: createScimTokens(pool) },
+    scim: {
+      enabled: env.GRANTFLOW_DIRECTORY_SOURCE === 'scim',
+      tokens: createScimTokens(pool),
+      // A leaver pushed over SCIM is offboarded at once; the worker's sweep catches a start that failed here.
+      afterChange: async () => {
+        await dispatchLeavers({ pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: 'scim', log });
+      },
+    },
     auth: authenticatorFromEnv(env, config.users),
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,

@@ -1,5 +1,10 @@
 import { NativeConnection } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
+import { createAuditLog } from '../activities/audit';
+import { createNotifier } from '../activities/notify';
+import { createOffboardingActivities } from '../activities/offboarding';
+import { sweepLeavers } from '../directory/leavers';
 import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
 import { startDirectory } from '../directory/start';
 import { createPool, migrate } from '../platform/db';
@@ -28,19 +33,33 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
     throw await temporalConnectError(env, err);
   });
+  // Offboardings send requests their revoke and are started by the worker's sweep: both need a client.
+  const clientConnection = await Connection.connect(temporalConnectionOptions(env));
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const offboardingActivities = createOffboardingActivities({
+    pool,
+    directory,
+    config,
+    client,
+    audit: createAuditLog(pool, { keyring: auditSettings.keyring }),
+    notify: createNotifier({ pool, log, webhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL }).notify,
+  });
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    activities: createActivities({
-      pool,
-      config,
-      directory,
-      log,
-      env: process.env,
-      auditSettings,
-      notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
-    }),
+    activities: {
+      ...createActivities({
+        pool,
+        config,
+        directory,
+        log,
+        env: process.env,
+        auditSettings,
+        notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
+      }),
+      ...offboardingActivities,
+    },
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
   });
   log.info(
@@ -52,8 +71,14 @@ async function main(): Promise<void> {
     },
     'worker started',
   );
+  const stopSweeps = sweepLeavers(
+    { pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: directory.source, log },
+    env.GRANTFLOW_LEAVER_SWEEP_SECONDS * 1000,
+  );
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
   await worker.run();
+  await stopSweeps();
+  await clientConnection.close();
   stopCheckpoints();
   await pool.end();
   await connection.close();

@@ -1,0 +1,178 @@
+import request from 'supertest';
+import type { Express } from 'express';
+import { signDevToken } from '../../api/auth';
+import { createScimTokens } from '../../api/scim/tokens';
+import { dispatchLeavers } from '../../directory/leavers';
+import { createDirectoryView } from '../../directory/view';
+import { createLogger } from '../../platform/logger';
+import { getOffboardingQuery, offboardingWorkflowId, type OffboardingState } from '../../workflows/identity/messages';
+import { createTestApp } from '../helpers/api';
+import { directoryDb, scimFixture, type DirectoryDb } from '../helpers/directory';
+import { hasRole, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+
+jest.setTimeout(120_000);
+
+const SECRET = 'offboarding-test-secret-0123456789';
+const SCIM = 'application/scim+json';
+const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
+const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
+const log = createLogger('offboarding-test', process.env.TEST_LOG_LEVEL ?? 'silent');
+
+let db: DirectoryDb;
+let env: TestEnv;
+let app: Express;
+let scimToken: string;
+
+beforeAll(async () => {
+  db = await directoryDb();
+  env = await startEnv({
+    title: 'offboarding',
+    pool: db.pool,
+    directory: (config) => createDirectoryView(db.pool, config, 'scim'),
+    offboarding: true,
+  });
+  const tokens = createScimTokens(db.pool);
+  scimToken = await tokens.issue('entra');
+  app = createTestApp(env, SECRET, {
+    directory: createDirectoryView(db.pool, env.config, 'scim'),
+    scim: {
+      enabled: true,
+      tokens,
+      afterChange: async () => {
+        await dispatchLeavers({ pool: db.pool, client: env.client, taskQueue: env.taskQueue, source: 'scim', log });
+      },
+    },
+  });
+});
+
+afterAll(async () => {
+  await env?.stop();
+  await db?.drop();
+});
+
+const scim = (method: 'post' | 'patch' | 'delete', path: string, body?: unknown) => {
+  const r = request(app)[method](`/scim/v2${path}`).set('Authorization', `Bearer ${scimToken}`);
+  return body === undefined ? r : r.set('Content-Type', SCIM).send(JSON.stringify(body));
+};
+
+/** A SCIM user pushed by the identity provider; answers its SCIM id and grantflow id. */
+async function pushUser(userName: string, managerScimId?: string): Promise<{ scimId: string; id: string }> {
+  const res = await scim('post', '/Users', {
+    schemas: [USER, ENTERPRISE],
+    userName,
+    name: { givenName: userName, familyName: 'Tester' },
+    emails: [{ value: `${userName}@corp.example`, type: 'work', primary: true }],
+    active: true,
+    [ENTERPRISE]: { department: 'engineering', ...(managerScimId && { manager: { value: managerScimId } }) },
+  });
+  expect(res.status).toBe(201);
+  return { scimId: res.body.id as string, id: userName };
+}
+
+async function api(user: string) {
+  const token = await signDevToken({ userId: user, secret: SECRET, ttl: '10m' });
+  return {
+    submit: async (entitlement: string, fields: Record<string, string> = {}) => {
+      const res = await request(app)
+        .post('/v1/requests')
+        .set('Authorization', `Bearer ${token}`)
+        .send({ entitlement, justification: 'Needed for the migration project this quarter.', fields });
+      expect([res.status, res.body.detail]).toEqual([201, undefined]);
+      return res.body.id as string;
+    },
+    approve: async (id: string) => {
+      const res = await request(app)
+        .post(`/v1/requests/${id}/decisions`)
+        .set('Authorization', `Bearer ${token}`)
+        .send({ decision: 'approve', comment: 'ok' });
+      expect(res.status).toBe(200);
+    },
+  };
+}
+
+test('a SCIM deactivation offboards the leaver end to end, once, however often the provider repeats it', async () => {
+  const tag = uniqueId('x')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  const manager = await pushUser(`mgr${tag}`);
+  const leaver = await pushUser(`lvr${tag}`, manager.scimId);
+  const report = await pushUser(`wrk${tag}`, leaver.scimId);
+  // The catalog's owner of analytics-db, so its write stage has an approver (in this suite's own directory schema).
+  await pushUser('frank');
+
+  const asLeaver = await api(leaver.id);
+  const asManager = await api(manager.id);
+  // Live at two targets (webhook and PostgreSQL role), one pending, and one approval waiting on the leaver.
+  const github = await asLeaver.submit('github:member');
+  const read = await asLeaver.submit('analytics-db:read');
+  await env.waitFor(read, (v) => v.pendingApprovers.includes(manager.id));
+  await asManager.approve(read);
+  const write = await asLeaver.submit('analytics-db:write', { ticket: 'CHG-1234' });
+  const waiting = await (await api(report.id)).submit('analytics-db:read');
+  await env.waitFor(github, (v) => v.status === 'active');
+  await env.waitFor(read, (v) => v.status === 'active');
+  await env.waitFor(write, (v) => v.pendingApprovers.includes(manager.id));
+  await env.waitFor(waiting, (v) => v.pendingApprovers.includes(leaver.id));
+  expect(await hasRole(leaver.id, 'analytics_read')).toBe(true);
+
+  // Entra sends `"active": "False"`; and sends it again.
+  const deactivate = scimFixture('entra-patch-deactivate');
+  expect((await scim('patch', `/Users/${leaver.scimId}`, deactivate)).status).toBe(200);
+  expect((await scim('patch', `/Users/${leaver.scimId}`, deactivate)).status).toBe(200);
+
+  const { rows: offboardings } = await db.pool.query<{ workflow_id: string; directory_version: string }>(
+    'SELECT workflow_id, directory_version FROM offboardings WHERE identity_id = $1',
+    [leaver.id],
+  );
+  expect(offboardings).toHaveLength(1);
+  const workflowId = offboardingWorkflowId(leaver.id, Number(offboardings[0]!.directory_version));
+  expect(offboardings[0]!.workflow_id).toBe(workflowId);
+  // A later sweep (the worker's) finds nothing left to start.
+  expect(
+    await dispatchLeavers({ pool: db.pool, client: env.client, taskQueue: env.taskQueue, source: 'scim', log }),
+  ).toEqual([]);
+
+  const done = (await env.client.workflow.getHandle(workflowId).result()) as OffboardingState;
+  expect(done.phase).toBe('completed');
+  const byId = Object.fromEntries(done.requests.map((r) => [r.requestId, r]));
+  expect(byId[github]).toMatchObject({ role: 'beneficiary', settled: 'ended', finalStatus: 'revoked' });
+  expect(byId[read]).toMatchObject({ role: 'beneficiary', settled: 'ended', finalStatus: 'revoked' });
+  expect(byId[write]).toMatchObject({ role: 'beneficiary', settled: 'ended', finalStatus: 'cancelled' });
+  expect(done.requests).toHaveLength(3);
+  expect(done.reroute).toEqual([{ requestId: waiting, stage: 'manager', pendingApprovers: [leaver.id] }]);
+  expect(await env.client.workflow.getHandle(workflowId).query(getOffboardingQuery)).toEqual(done);
+
+  // At the targets: the PostgreSQL role is gone, the webhook got one revoke.
+  expect(await hasRole(leaver.id, 'analytics_read')).toBe(false);
+  const revokes = (await env.deliveries()).filter((d) => d.body.requestId === github && d.body.action === 'revoke');
+  expect(revokes).toHaveLength(1);
+
+  // Audited: the directory change, each step of the offboarding, and each request's own end as system.
+  const { rows: trail } = await db.pool.query<{ action: string; request_id: string | null; reason: string | null }>(
+    `SELECT action, request_id, data->>'reason' AS reason FROM audit_events
+      WHERE data->>'offboarding' = $1 OR (request_id = ANY($2::text[]) AND actor = 'system'
+        AND action IN ('revoked', 'cancelled', 'revoke_requested', 'cancel_requested'))
+      ORDER BY seq`,
+    [workflowId, [github, read, write]],
+  );
+  const actions = trail.map((r) => r.action);
+  expect(actions[0]).toBe('offboarding.started');
+  expect(actions.at(-1)).toBe('offboarding.completed');
+  expect(actions.filter((a) => a === 'offboarding.request_ended')).toHaveLength(3);
+  expect(trail.filter((r) => r.action === 'offboarding.reroute_needed').map((r) => r.request_id)).toEqual([waiting]);
+  const asked = trail.filter((r) => r.action === 'revoke_requested' || r.action === 'cancel_requested');
+  expect(asked.map((r) => r.reason)).toEqual(Array(3).fill(`offboarding: ${leaver.id} left`));
+  const ends = trail.filter((r) => r.action === 'revoked' || r.action === 'cancelled');
+  expect(ends.map((r) => `${r.request_id}:${r.action}`).sort()).toEqual(
+    [`${github}:revoked`, `${read}:revoked`, `${write}:cancelled`].sort(),
+  );
+  const { rows: leaves } = await db.pool.query(
+    `SELECT 1 FROM audit_events WHERE action = 'directory.identity.deactivated' AND data->>'identity' = $1`,
+    [leaver.id],
+  );
+  expect(leaves).toHaveLength(1);
+
+  // The leaver's still-valid token is refused at once.
+  const token = await signDevToken({ userId: leaver.id, secret: SECRET, ttl: '10m' });
+  expect((await request(app).get('/v1/requests').set('Authorization', `Bearer ${token}`)).status).toBe(403);
+});
