@@ -95,10 +95,10 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
         const role: EndRole | undefined =
           r.beneficiary === identityId
             ? 'beneficiary'
-            : r.requester === identityId
-              ? 'requester'
-              : serviceAccounts.includes(r.beneficiary)
-                ? 'service-account'
+            : serviceAccounts.includes(r.beneficiary)
+              ? 'service-account'
+              : r.requester === identityId
+                ? 'requester'
                 : undefined;
         if (role) {
           plan.end.push({
@@ -208,7 +208,7 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
             key: `${offboardingId}:planned:${state.sweeps}`,
             requestId: offboardingId,
             to: state.security,
-            subject: `${state.identityId} left: ${lines.length} things need a person`,
+            subject: `${state.identityId} left: ${lines.length} ${lines.length === 1 ? 'item needs' : 'items need'} security`,
             text: lines.join('\n'),
           });
         }

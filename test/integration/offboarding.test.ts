@@ -4,11 +4,12 @@ import { signDevToken } from '../../api/auth';
 import { createScimTokens } from '../../api/scim/tokens';
 import { dispatchLeavers } from '../../directory/leavers';
 import { createDirectoryView } from '../../directory/view';
+import { syncYamlDirectory } from '../../directory/yaml';
 import { createLogger } from '../../platform/logger';
 import { getOffboardingQuery, offboardingWorkflowId, type OffboardingState } from '../../workflows/identity/messages';
 import { createTestApp } from '../helpers/api';
 import { directoryDb, scimFixture, type DirectoryDb } from '../helpers/directory';
-import { hasRole, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+import { hasRole, startEnv, uniqueId, type RawConfig, type TestEnv } from '../helpers/harness';
 
 jest.setTimeout(120_000);
 
@@ -175,4 +176,72 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   // The leaver's still-valid token is refused at once.
   const token = await signDevToken({ userId: leaver.id, secret: SECRET, ttl: '10m' });
   expect((await request(app).get('/v1/requests').set('Authorization', `Bearer ${token}`)).status).toBe(403);
+});
+
+describe('the YAML source', () => {
+  let yaml: DirectoryDb;
+  let envY: TestEnv;
+  const tag = uniqueId('y')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  // The demo's alice and her service account under names of this suite's own: the requests table is shared.
+  const person = `alice${tag}`;
+  const account = `svc${tag}`;
+  const rename = (raw: RawConfig): RawConfig => {
+    for (const u of raw.directory.users as { id: string; owner?: string }[]) {
+      if (u.id === 'alice') u.id = person;
+      if (u.id === 'svc-ci') u.id = account;
+      if (u.owner === 'alice') u.owner = person;
+    }
+    return raw;
+  };
+
+  beforeAll(async () => {
+    yaml = await directoryDb();
+    envY = await startEnv({
+      title: 'offboarding-yaml',
+      pool: yaml.pool,
+      directory: (config) => createDirectoryView(yaml.pool, config, 'yaml'),
+      offboarding: true,
+      configure: rename,
+    });
+    await syncYamlDirectory(yaml.pool, envY.config.directory);
+  });
+  afterAll(async () => {
+    await envY?.stop();
+    await yaml?.drop();
+  });
+
+  test('a leaver in the edited file loses their access and that of the service account they alone own', async () => {
+    const own = uniqueId();
+    await envY.submit(person, { entitlement: 'github:member' }, own);
+    const forAccount = uniqueId();
+    await envY.submit(person, { entitlement: 'analytics-db:read', beneficiary: account }, forAccount);
+    await envY.waitFor(own, (v) => v.status === 'active');
+    await envY.waitFor(forAccount, (v) => v.pendingApprovers.includes('bob'));
+
+    const users = envY.config.directory.users.map((u) => (u.id === person ? { ...u, active: false } : u));
+    const diff = await syncYamlDirectory(yaml.pool, { users });
+    expect(diff.deactivations).toEqual([person]);
+    // Nothing started it yet: the worker's sweep does, once.
+    const sweep = { pool: yaml.pool, client: envY.client, taskQueue: envY.taskQueue, source: 'yaml' as const, log };
+    const [workflowId, ...more] = await dispatchLeavers(sweep);
+    expect(more).toEqual([]);
+    expect(await dispatchLeavers(sweep)).toEqual([]);
+
+    const done = (await envY.client.workflow.getHandle(workflowId!).result()) as OffboardingState;
+    expect(done).toMatchObject({ phase: 'completed', serviceAccounts: [account], reroute: [] });
+    expect(done.requests.map((r) => [r.requestId, r.role, r.finalStatus]).sort()).toEqual(
+      [
+        [own, 'beneficiary', 'revoked'],
+        [forAccount, 'service-account', 'cancelled'],
+      ].sort(),
+    );
+    // Security (dave) is told the account has no owner now.
+    const { rows } = await yaml.pool.query<{ recipients: string[]; subject: string }>(
+      'SELECT recipients, subject FROM notifications WHERE key = $1',
+      [`${workflowId}:planned:1`],
+    );
+    expect(rows).toEqual([{ recipients: ['dave'], subject: `${person} left: 1 item needs security` }]);
+  });
 });
