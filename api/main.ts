@@ -59,7 +59,8 @@ async function main(): Promise<void> {
         await dispatchLeavers({ pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: 'scim', log });
       },
     },
-    auth: authenticatorFromEnv(env, config.users),
+    // The email claim is looked up in the live directory, not the one read at start-up.
+    auth: authenticatorFromEnv(env, async () => (await directory.current()).users),
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,

@@ -118,7 +118,13 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
 
   // Entra sends `"active": "False"`; and sends it again.
   const deactivate = scimFixture('entra-patch-deactivate');
+  const token = await signDevToken({ userId: leaver.id, secret: SECRET, ttl: '10m' });
+  const listMine = () => request(app).get('/v1/requests').set('Authorization', `Bearer ${token}`);
+  expect((await listMine()).status).toBe(200);
   expect((await scim('patch', `/Users/${leaver.scimId}`, deactivate)).status).toBe(200);
+  // The next call with the leaver's still-valid token is refused: the API reads the live directory.
+  const refused = await listMine();
+  expect([refused.status, refused.body.detail]).toEqual([403, `${leaver.id} is no longer active.`]);
   expect((await scim('patch', `/Users/${leaver.scimId}`, deactivate)).status).toBe(200);
 
   const { rows: offboardings } = await db.pool.query<{ workflow_id: string; directory_version: string }>(
@@ -172,10 +178,6 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
     [leaver.id],
   );
   expect(leaves).toHaveLength(1);
-
-  // The leaver's still-valid token is refused at once.
-  const token = await signDevToken({ userId: leaver.id, secret: SECRET, ttl: '10m' });
-  expect((await request(app).get('/v1/requests').set('Authorization', `Bearer ${token}`)).status).toBe(403);
 });
 
 describe('the YAML source', () => {

@@ -7,6 +7,7 @@ import { createApp } from '../../api/app';
 import { testAuditSettings } from '../helpers/audit-settings';
 import {
   authenticatorFromEnv,
+  claimIdentifier,
   DEV_DEFAULT_SECRET,
   DEV_ISSUER,
   devAuthenticator,
@@ -140,6 +141,24 @@ describe('OIDC tokens (RS256/ES256 from the issuer key set)', () => {
       },
     });
     expect((await refusal(unreachable, `Bearer ${await rs256()}`)).status).toBe(503);
+  });
+});
+
+describe('the email claim against the live directory', () => {
+  const person = (id: string, email: string, active = true) =>
+    [id, { id, name: id, email, groups: [], active, kind: 'human' as const }] as const;
+
+  it('follows each directory change: a joiner is found, a changed email no longer names its old owner', async () => {
+    let current = new Map([person('carol', 'carol@example.com')]);
+    const identify = claimIdentifier('email', async () => current);
+    const claims = (email: string) => ({ email, email_verified: true });
+    await expect(identify(claims('CAROL@example.com'))).resolves.toBe('carol');
+    await expect(identify(claims('newcomer@example.com'))).rejects.toMatchObject({ status: 401 });
+
+    current = new Map([person('carol', 'carol.chen@example.com'), person('newcomer', 'newcomer@example.com')]);
+    await expect(identify(claims('newcomer@example.com'))).resolves.toBe('newcomer');
+    await expect(identify(claims('carol@example.com'))).rejects.toMatchObject({ status: 401 });
+    await expect(identify(claims('carol.chen@example.com'))).resolves.toBe('carol');
   });
 });
 
