@@ -156,8 +156,8 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
       const base = { offboarding: offboardingId, identity: state.identityId, version: state.version };
       if (event === 'started') {
         await pool.query(
-          `INSERT INTO offboardings (workflow_id, identity_id, directory_version, source, change)
-           VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
+          `INSERT INTO lifecycle_runs (workflow_id, kind, identity_id, directory_version, source, change)
+           VALUES ($1, 'leaver', $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
           [offboardingId, args.identityId, args.version, args.source, args.change],
         );
         await audit.append([
@@ -221,7 +221,7 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
         ...(state.stoppedBecause && { stoppedBecause: state.stoppedBecause }),
       };
       await pool.query(
-        `UPDATE offboardings SET status = $2, summary = $3::jsonb, finished_at = coalesce(finished_at, now())
+        `UPDATE lifecycle_runs SET status = $2, summary = $3::jsonb, finished_at = coalesce(finished_at, now())
           WHERE workflow_id = $1`,
         [offboardingId, event, JSON.stringify(summary)],
       );

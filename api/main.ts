@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
-import { dispatchLeavers } from '../directory/leavers';
+import { dispatchLifecycle } from '../directory/lifecycle';
 import { startDirectory } from '../directory/start';
 import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
@@ -56,7 +56,7 @@ async function main(): Promise<void> {
       tokens: createScimTokens(pool),
       // A leaver pushed over SCIM is offboarded at once; the worker's sweep catches a start that failed here.
       afterChange: async () => {
-        await dispatchLeavers({ pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: 'scim', log });
+        await dispatchLifecycle({ pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: 'scim', log });
       },
     },
     // The email claim is looked up in the live directory, not the one read at start-up.

@@ -38,7 +38,7 @@ export const workerEnvSchema = z
     /** A Slack-compatible incoming webhook for notifications; unset means notifications go to the log only. */
     GRANTFLOW_NOTIFY_WEBHOOK_URL: z.url().optional(),
     GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
-    /** How often the worker starts the offboardings no writer started (a leaver in directory.yaml, a lost start). */
+    /** How often the worker starts the lifecycle runs no writer started (a leaver in directory.yaml, a lost start). */
     GRANTFLOW_LEAVER_SWEEP_SECONDS: z.coerce.number().int().min(1).default(30),
   })
   .superRefine(checkTemporalEnv);

@@ -3,8 +3,9 @@ import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../activities';
 import { createAuditLog } from '../activities/audit';
 import { createNotifier } from '../activities/notify';
+import { createMoverActivities } from '../activities/mover';
 import { createOffboardingActivities } from '../activities/offboarding';
-import { sweepLeavers } from '../directory/leavers';
+import { sweepLifecycle } from '../directory/lifecycle';
 import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
 import { startDirectory } from '../directory/start';
 import { createPool, migrate } from '../platform/db';
@@ -33,17 +34,16 @@ async function main(): Promise<void> {
   const connection = await NativeConnection.connect(temporalConnectionOptions(env)).catch(async (err: unknown) => {
     throw await temporalConnectError(env, err);
   });
-  // Offboardings send requests their revoke and are started by the worker's sweep: both need a client.
+  // Offboardings send requests their revoke, and the worker's sweep starts lifecycle runs: both need a client.
   const clientConnection = await Connection.connect(temporalConnectionOptions(env));
   const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
-  const offboardingActivities = createOffboardingActivities({
+  const lifecycle = {
     pool,
     directory,
     config,
-    client,
     audit: createAuditLog(pool, { keyring: auditSettings.keyring }),
     notify: createNotifier({ pool, log, webhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL }).notify,
-  });
+  };
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -58,7 +58,8 @@ async function main(): Promise<void> {
         auditSettings,
         notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
       }),
-      ...offboardingActivities,
+      ...createOffboardingActivities({ ...lifecycle, client }),
+      ...createMoverActivities(lifecycle),
     },
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
   });
@@ -71,7 +72,7 @@ async function main(): Promise<void> {
     },
     'worker started',
   );
-  const stopSweeps = sweepLeavers(
+  const stopSweeps = sweepLifecycle(
     { pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: directory.source, log },
     env.GRANTFLOW_LEAVER_SWEEP_SECONDS * 1000,
   );

@@ -13,6 +13,7 @@ import { parse } from 'yaml';
 import { createActivities } from '../../activities';
 import { createAuditLog, type AuditLog } from '../../activities/audit';
 import { createNotifier } from '../../activities/notify';
+import { createMoverActivities } from '../../activities/mover';
 import { createOffboardingActivities } from '../../activities/offboarding';
 import type { DirectoryView } from '../../directory/view';
 import { auditSettingsFromEnv, checkpointerFor } from '../../activities/audit-settings';
@@ -139,8 +140,8 @@ export interface EnvOptions {
   pool?: Pool;
   /** The live directory the activities read, over the env's configuration; by default the configuration's. */
   directory?: (config: Config) => DirectoryView;
-  /** Register the offboarding's activities too (over the env's client). */
-  offboarding?: boolean;
+  /** Register the lifecycle workflows' activities too (offboarding over the env's client, mover). */
+  lifecycle?: boolean;
 }
 
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
@@ -161,22 +162,22 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
   const connection = await Connection.connect(temporal);
   const client = new Client({ connection });
   const directory = opts.directory?.(config);
-  const offboarding = opts.offboarding
-    ? createOffboardingActivities({
-        pool,
-        config,
-        client,
-        audit: testAuditLog(pool),
-        notify: createNotifier({ pool, log }).notify,
-        ...(directory && { directory }),
-      })
+  const lifecycleDeps = {
+    pool,
+    config,
+    audit: testAuditLog(pool),
+    notify: createNotifier({ pool, log }).notify,
+    ...(directory && { directory }),
+  };
+  const lifecycle = opts.lifecycle
+    ? { ...createOffboardingActivities({ ...lifecycleDeps, client }), ...createMoverActivities(lifecycleDeps) }
     : {};
   const newWorker = async () =>
     createWorker({
       connection: nativeConnection,
       namespace: 'default',
       taskQueue,
-      activities: { ...createActivities({ pool, config, log, env: process.env, directory }), ...offboarding },
+      activities: { ...createActivities({ pool, config, log, env: process.env, directory }), ...lifecycle },
       workflowBundle: await workflowBundle(),
     });
   let worker = await newWorker();

@@ -2,11 +2,16 @@ import request from 'supertest';
 import type { Express } from 'express';
 import { signDevToken } from '../../api/auth';
 import { createScimTokens } from '../../api/scim/tokens';
-import { dispatchLeavers } from '../../directory/leavers';
+import { dispatchLifecycle } from '../../directory/lifecycle';
 import { createDirectoryView } from '../../directory/view';
 import { syncYamlDirectory } from '../../directory/yaml';
 import { createLogger } from '../../platform/logger';
-import { getOffboardingQuery, offboardingWorkflowId, type OffboardingState } from '../../workflows/identity/messages';
+import {
+  getOffboardingQuery,
+  offboardingWorkflowId,
+  type MoverState,
+  type OffboardingState,
+} from '../../workflows/identity/messages';
 import { createTestApp } from '../helpers/api';
 import { directoryDb, scimFixture, type DirectoryDb } from '../helpers/directory';
 import { hasRole, startEnv, uniqueId, type RawConfig, type TestEnv } from '../helpers/harness';
@@ -30,7 +35,7 @@ beforeAll(async () => {
     title: 'offboarding',
     pool: db.pool,
     directory: (config) => createDirectoryView(db.pool, config, 'scim'),
-    offboarding: true,
+    lifecycle: true,
   });
   const tokens = createScimTokens(db.pool);
   scimToken = await tokens.issue('entra');
@@ -40,10 +45,12 @@ beforeAll(async () => {
       enabled: true,
       tokens,
       afterChange: async () => {
-        await dispatchLeavers({ pool: db.pool, client: env.client, taskQueue: env.taskQueue, source: 'scim', log });
+        await dispatchLifecycle({ pool: db.pool, client: env.client, taskQueue: env.taskQueue, source: 'scim', log });
       },
     },
   });
+  // The catalog's owner of analytics-db, so its write stage has an approver (in this suite's own directory schema).
+  await pushUser('frank');
 });
 
 afterAll(async () => {
@@ -98,8 +105,6 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   const manager = await pushUser(`mgr${tag}`);
   const leaver = await pushUser(`lvr${tag}`, manager.scimId);
   const report = await pushUser(`wrk${tag}`, leaver.scimId);
-  // The catalog's owner of analytics-db, so its write stage has an approver (in this suite's own directory schema).
-  await pushUser('frank');
 
   const asLeaver = await api(leaver.id);
   const asManager = await api(manager.id);
@@ -128,7 +133,7 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   expect((await scim('patch', `/Users/${leaver.scimId}`, deactivate)).status).toBe(200);
 
   const { rows: offboardings } = await db.pool.query<{ workflow_id: string; directory_version: string }>(
-    'SELECT workflow_id, directory_version FROM offboardings WHERE identity_id = $1',
+    "SELECT workflow_id, directory_version FROM lifecycle_runs WHERE identity_id = $1 AND kind = 'leaver'",
     [leaver.id],
   );
   expect(offboardings).toHaveLength(1);
@@ -136,7 +141,7 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   expect(offboardings[0]!.workflow_id).toBe(workflowId);
   // A later sweep (the worker's) finds nothing left to start.
   expect(
-    await dispatchLeavers({ pool: db.pool, client: env.client, taskQueue: env.taskQueue, source: 'scim', log }),
+    await dispatchLifecycle({ pool: db.pool, client: env.client, taskQueue: env.taskQueue, source: 'scim', log }),
   ).toEqual([]);
 
   const done = (await env.client.workflow.getHandle(workflowId).result()) as OffboardingState;
@@ -180,6 +185,61 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   expect(leaves).toHaveLength(1);
 });
 
+test('a SCIM change of manager flags the grants the old manager approved and the approvals waiting on them', async () => {
+  const tag = uniqueId('m')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  const before = await pushUser(`old${tag}`);
+  const after = await pushUser(`new${tag}`);
+  const person = await pushUser(`mov${tag}`, before.scimId);
+  const asPerson = await api(person.id);
+  const github = await asPerson.submit('github:member');
+  const read = await asPerson.submit('analytics-db:read');
+  await env.waitFor(read, (v) => v.pendingApprovers.includes(before.id));
+  await (await api(before.id)).approve(read);
+  const write = await asPerson.submit('analytics-db:write', { ticket: 'CHG-77' });
+  await env.waitFor(github, (v) => v.status === 'active');
+  await env.waitFor(read, (v) => v.status === 'active');
+  await env.waitFor(write, (v) => v.pendingApprovers.includes(before.id));
+
+  const patch = {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+    Operations: [{ op: 'replace', path: `${ENTERPRISE}:manager`, value: { value: after.scimId } }],
+  };
+  const res = await scim('patch', `/Users/${person.scimId}`, patch);
+  expect([res.status, res.body.detail]).toEqual([200, undefined]);
+  const { rows: runs } = await db.pool.query<{ workflow_id: string }>(
+    "SELECT workflow_id FROM lifecycle_runs WHERE identity_id = $1 AND kind = 'mover'",
+    [person.id],
+  );
+  expect(runs).toHaveLength(1);
+  const moved = (await env.client.workflow.getHandle(runs[0]!.workflow_id).result()) as MoverState;
+  // Only the grant the old manager approved; the auto-approved one rested on neither manager nor department.
+  expect(moved).toMatchObject({
+    phase: 'completed',
+    oldManager: before.id,
+    newManager: after.id,
+    recertify: [{ requestId: read, entitlement: 'analytics-db:read' }],
+    reroute: [{ requestId: write, stage: 'manager' }],
+    reviewers: [after.id],
+  });
+  // Nothing is revoked: the person still works here.
+  expect((await env.view(read)).status).toBe('active');
+  const { rows: trail } = await db.pool.query<{ action: string; request_id: string }>(
+    `SELECT action, request_id FROM audit_events WHERE data->>'mover' = $1 ORDER BY seq`,
+    [runs[0]!.workflow_id],
+  );
+  expect(trail.map((r) => [r.action, r.request_id])).toEqual([
+    ['mover.planned', null],
+    ['mover.recertification_needed', read],
+    ['mover.reroute_needed', write],
+  ]);
+  const { rows: told } = await db.pool.query('SELECT recipients FROM notifications WHERE key = $1', [
+    `${runs[0]!.workflow_id}:notify`,
+  ]);
+  expect(told).toEqual([{ recipients: [after.id] }]);
+});
+
 describe('the YAML source', () => {
   let yaml: DirectoryDb;
   let envY: TestEnv;
@@ -204,7 +264,7 @@ describe('the YAML source', () => {
       title: 'offboarding-yaml',
       pool: yaml.pool,
       directory: (config) => createDirectoryView(yaml.pool, config, 'yaml'),
-      offboarding: true,
+      lifecycle: true,
       configure: rename,
     });
     await syncYamlDirectory(yaml.pool, envY.config.directory);
@@ -227,9 +287,9 @@ describe('the YAML source', () => {
     expect(diff.deactivations).toEqual([person]);
     // Nothing started it yet: the worker's sweep does, once.
     const sweep = { pool: yaml.pool, client: envY.client, taskQueue: envY.taskQueue, source: 'yaml' as const, log };
-    const [workflowId, ...more] = await dispatchLeavers(sweep);
+    const [workflowId, ...more] = await dispatchLifecycle(sweep);
     expect(more).toEqual([]);
-    expect(await dispatchLeavers(sweep)).toEqual([]);
+    expect(await dispatchLifecycle(sweep)).toEqual([]);
 
     const done = (await envY.client.workflow.getHandle(workflowId!).result()) as OffboardingState;
     expect(done).toMatchObject({ phase: 'completed', serviceAccounts: [account], reroute: [] });

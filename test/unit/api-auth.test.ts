@@ -17,6 +17,7 @@ import {
 } from '../../api/auth';
 import { resolveCaller } from '../../api/caller';
 import { Problem } from '../../api/problem';
+import type { Identity } from '../../domain';
 import { apiEnvSchema } from '../../platform/env';
 import { demoConfig, rawUser } from './demo-config';
 
@@ -145,8 +146,10 @@ describe('OIDC tokens (RS256/ES256 from the issuer key set)', () => {
 });
 
 describe('the email claim against the live directory', () => {
-  const person = (id: string, email: string, active = true) =>
-    [id, { id, name: id, email, groups: [], active, kind: 'human' as const }] as const;
+  const person = (id: string, email: string): [string, Identity] => [
+    id,
+    { id, name: id, email, groups: [], active: true, kind: 'human' },
+  ];
 
   it('follows each directory change: a joiner is found, a changed email no longer names its old owner', async () => {
     let current = new Map([person('carol', 'carol@example.com')]);

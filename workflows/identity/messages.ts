@@ -89,3 +89,45 @@ export function offboardingWorkflowId(identityId: string, version: number): stri
 export function offboardingReason(identityId: string): string {
   return `offboarding: ${identityId} left`;
 }
+
+// ---------- Movers ----------
+
+export interface MoverArgs {
+  identityId: string;
+  /** The directory version of the change of manager or department. */
+  version: number;
+  source: string;
+}
+
+/** A live grant whose approval rested on what changed: the new manager must vouch for it again. */
+export interface Recertification {
+  requestId: string;
+  entitlement: string;
+  why: string;
+}
+
+export interface MoverPlan {
+  /** False when the identity is no longer active (a leaver's offboarding takes over). */
+  active: boolean;
+  oldManager?: string;
+  newManager?: string;
+  oldDepartment?: string;
+  newDepartment?: string;
+  recertify: Recertification[];
+  /** The mover's open requests waiting on the old manager. */
+  reroute: Reroute[];
+  /** Who is told: the new manager, or security when there is none. */
+  reviewers: string[];
+}
+
+export interface MoverState extends MoverPlan {
+  identityId: string;
+  version: number;
+  phase: 'planning' | 'completed';
+}
+
+export const getMoverQuery = defineQuery<MoverState>('getMover');
+
+export function moverWorkflowId(identityId: string, version: number): string {
+  return `mover-${identityId}-v${version}`;
+}
