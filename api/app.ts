@@ -109,8 +109,9 @@ export function createApp(deps: AppDeps): Express {
 
   const { directory } = deps;
   if (directory) {
-    // One indexed read per call; the snapshot is rebuilt only when a sync moved the directory's version.
-    app.use(/^\/v1\//, async (_req, _res, next) => {
+    // One indexed read per call; the snapshot is rebuilt only when a sync moved the directory's version. A string
+    // prefix: Express 5 never matches `app.use` with a RegExp like /^\/v1\//, which left the start-up directory in force.
+    app.use('/v1', async (_req, _res, next) => {
       ctx.config = await directory.current();
       next();
     });

@@ -25,7 +25,10 @@ const BEARER = /^Bearer ([A-Za-z0-9._~+/=-]+)$/i;
 
 type Verify = (token: string) => Promise<JWTPayload>;
 /** Which person a verified token names; throws a Problem when it names nobody. */
-type Identify = (payload: JWTPayload) => string;
+type Identify = (payload: JWTPayload) => string | Promise<string>;
+
+/** The directory's people by id: a fixed map, or the live directory read at each call. */
+export type DirectoryUsers = ReadonlyMap<string, Identity> | (() => Promise<ReadonlyMap<string, Identity>>);
 
 /** The claim that carries the directory identity: `sub` is a directory id, `email` a directory email. */
 export const identityClaims = ['sub', 'email', 'preferred_username'] as const;
@@ -52,7 +55,7 @@ function authenticator(verify: Verify, identify: Identify = bySubject): Authenti
       } catch (err) {
         throw tokenProblem(err);
       }
-      return { userId: identify(payload) };
+      return { userId: await identify(payload) };
     },
   };
 }
@@ -92,21 +95,31 @@ export async function signDevToken(opts: {
 
 /**
  * Maps the configured claim to a directory id. `sub` and `preferred_username` are directory ids; `email` is looked
- * up in the directory (case-insensitively), and an email the provider marks unverified names nobody.
+ * up in the directory (case-insensitively), and an email the provider marks unverified names nobody. With the live
+ * directory, the lookup follows every change: a joiner signs in at once, a changed email stops naming its old owner.
  */
-export function claimIdentifier(claim: IdentityClaim, users?: ReadonlyMap<string, Identity>): Identify {
+export function claimIdentifier(claim: IdentityClaim, users?: DirectoryUsers): Identify {
   if (claim === 'sub') return bySubject;
-  const byEmail = new Map<string, string>();
-  if (claim === 'email') {
-    if (!users) throw new Error('Mapping the email claim needs the directory.');
-    for (const user of users.values()) if (user.email) byEmail.set(user.email.toLowerCase(), user.id);
-  }
-  return (payload) => {
+  if (claim === 'email' && !users) throw new Error('Mapping the email claim needs the directory.');
+  const read = typeof users === 'function' ? users : () => Promise.resolve(users ?? new Map<string, Identity>());
+  // One index per directory snapshot: snapshots are immutable and replaced when the directory's version moves.
+  const indexes = new WeakMap<ReadonlyMap<string, Identity>, Map<string, string>>();
+  const byEmail = async () => {
+    const current = await read();
+    let index = indexes.get(current);
+    if (!index) {
+      index = new Map();
+      for (const user of current.values()) if (user.email) index.set(user.email.toLowerCase(), user.id);
+      indexes.set(current, index);
+    }
+    return index;
+  };
+  return async (payload) => {
     const value = payload[claim];
     if (typeof value !== 'string' || value === '') throw unauthenticated(`The token carries no ${claim} claim.`);
     if (claim !== 'email') return value;
     if (payload.email_verified === false) throw unauthenticated("The token's email is not verified by the provider.");
-    const userId = byEmail.get(value.toLowerCase());
+    const userId = (await byEmail()).get(value.toLowerCase());
     if (!userId) throw unauthenticated("The token's email names nobody in the directory.");
     return userId;
   };
@@ -177,7 +190,7 @@ export function issuerKeys(opts: { issuer: string; jwksUrl?: string } & KeySetTi
 }
 
 /** OIDC when an issuer is configured, otherwise the dev secret (the env schema refuses that in production). */
-export function authenticatorFromEnv(env: ApiEnv, users?: ReadonlyMap<string, Identity>): Authenticator {
+export function authenticatorFromEnv(env: ApiEnv, users?: DirectoryUsers): Authenticator {
   if (env.OIDC_ISSUER) {
     const keys = issuerKeys({
       issuer: env.OIDC_ISSUER,

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
+import { dispatchLifecycle } from '../directory/lifecycle';
 import { startDirectory } from '../directory/start';
 import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
@@ -50,8 +51,16 @@ async function main(): Promise<void> {
     pool,
     config,
     directory,
-    scim: { enabled: env.GRANTFLOW_DIRECTORY_SOURCE === 'scim', tokens: createScimTokens(pool) },
-    auth: authenticatorFromEnv(env, config.users),
+    scim: {
+      enabled: env.GRANTFLOW_DIRECTORY_SOURCE === 'scim',
+      tokens: createScimTokens(pool),
+      // A leaver pushed over SCIM is offboarded at once; the worker's sweep catches a start that failed here.
+      afterChange: async () => {
+        await dispatchLifecycle({ pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: 'scim', log });
+      },
+    },
+    // The email claim is looked up in the live directory, not the one read at start-up.
+    auth: authenticatorFromEnv(env, async () => (await directory.current()).users),
     log,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,

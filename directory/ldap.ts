@@ -1,6 +1,6 @@
 import { Client, type Entry } from 'ldapts';
 import { z } from 'zod';
-import { toGrantflowId } from './ids';
+import { isReservedId, reservedIdMessage, toGrantflowId } from './ids';
 import type { DesiredDirectory, GroupRecord, IdentityRecord } from './records';
 
 /** Where to read and how to map: `ldap.yaml` beside the catalog, with `${VAR}` for the password. */
@@ -103,6 +103,10 @@ export function mapEntries(
     const id = raw === undefined ? undefined : toGrantflowId(raw);
     if (!id || idByDn.has(canonicalDn(entry.dn)) || identities.some((i) => i.id === id)) {
       skipped.push(entry.dn);
+      continue;
+    }
+    if (isReservedId(id)) {
+      skipped.push(`${entry.dn}: ${reservedIdMessage(id)}`);
       continue;
     }
     const dn = canonicalDn(entry.dn);

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { lockName } from '../activities/transaction';
 import type { Directory, Identity } from '../domain/model';
+import { isReservedId, reservedIdMessage } from './ids';
 import type {
   DesiredDirectory,
   DirectoryDiff,
@@ -12,6 +13,10 @@ import type {
 } from './records';
 
 type Db = pg.Pool | pg.PoolClient;
+
+export class ReservedIdentityError extends Error {
+  override name = 'ReservedIdentityError';
+}
 
 /** Every write to the directory holds this lock, so versions are handed out in commit order. */
 export const DIRECTORY_LOCK = 'grantflow:directory';
@@ -118,6 +123,9 @@ export async function applyDiff(
   actor: string,
   diff: DirectoryDiff,
 ): Promise<number[]> {
+  // The last line of defence whatever the source: an identity named `system` could act as grantflow itself.
+  const reserved = diff.identities.find((c) => c.after && isReservedId(c.after.id));
+  if (reserved) throw new ReservedIdentityError(reservedIdMessage(reserved.id));
   await lockName(client, DIRECTORY_LOCK);
   const versions: number[] = [];
   for (const change of diff.identities) versions.push(await writeIdentity(client, source, actor, change));

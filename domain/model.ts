@@ -22,7 +22,10 @@ export const timeZoneSchema = z
 // ---------- Directory ----------
 export const identitySchema = z
   .object({
-    id,
+    // `system` and `unknown` are grantflow's own actors: an identity with one of them could act as grantflow.
+    id: id.refine((v) => !RESERVED_ACTOR_IDS.includes(v), {
+      message: 'is reserved for grantflow itself (system, unknown); choose another id',
+    }),
     name: z.string().min(1).max(200),
     email: z.string().email().optional(),
     department: z.string().max(100).optional(),

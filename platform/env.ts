@@ -42,6 +42,8 @@ export const workerEnvSchema = z
     GRANTFLOW_RECONCILE_EVERY_SECONDS: z.coerce.number().int().min(0).default(600),
     /** How long past its end a live grant waits for its workflow before the reconciler ends it. */
     GRANTFLOW_RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(60).default(3600),
+    /** How often the worker starts the lifecycle runs no writer started (a leaver in directory.yaml, a lost start). */
+    GRANTFLOW_LEAVER_SWEEP_SECONDS: z.coerce.number().int().min(1).default(30),
   })
   .superRefine(checkTemporalEnv);
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -2,6 +2,11 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { reconcileEvery, runningIn } from '../activities/reconcile';
 import { createActivities } from '../activities';
+import { createAuditLog } from '../activities/audit';
+import { createNotifier } from '../activities/notify';
+import { createMoverActivities } from '../activities/mover';
+import { createOffboardingActivities } from '../activities/offboarding';
+import { sweepLifecycle } from '../directory/lifecycle';
 import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
 import { startDirectory } from '../directory/start';
 import { createPool, migrate } from '../platform/db';
@@ -39,16 +44,27 @@ async function main(): Promise<void> {
     auditSettings,
     notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
   });
+  // Offboardings send requests their revoke, the worker's sweep starts lifecycle runs, and the reconciler asks
+  // whether a workflow still runs: all need a client.
+  const clientConnection = await Connection.connect(temporalConnectionOptions(env));
+  const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+  const lifecycle = {
+    pool,
+    directory,
+    config,
+    audit: createAuditLog(pool, { keyring: auditSettings.keyring }),
+    notify: createNotifier({ pool, log, webhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL }).notify,
+  };
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
     taskQueue: env.TEMPORAL_TASK_QUEUE,
-    activities,
+    activities: {
+      ...activities,
+      ...createOffboardingActivities({ ...lifecycle, client }),
+      ...createMoverActivities(lifecycle),
+    },
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
-  });
-  const client = new Client({
-    connection: await Connection.connect(temporalConnectionOptions(env)),
-    namespace: env.TEMPORAL_NAMESPACE,
   });
   const stopReconciling = reconcileEvery(env.GRANTFLOW_RECONCILE_EVERY_SECONDS * 1000, {
     deps: { pool, config, log, env: process.env, activities, isRunning: runningIn(client) },
@@ -64,9 +80,15 @@ async function main(): Promise<void> {
     },
     'worker started',
   );
+  const stopSweeps = sweepLifecycle(
+    { pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: directory.source, log },
+    env.GRANTFLOW_LEAVER_SWEEP_SECONDS * 1000,
+  );
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
   await worker.run();
   stopReconciling();
+  await stopSweeps();
+  await clientConnection.close();
   stopCheckpoints();
   await pool.end();
   await connection.close();

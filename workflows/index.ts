@@ -1,2 +1,4 @@
 export { accessRequest } from './legacy/access-request-v1';
 export { accessRequestV2 } from './request/workflow';
+export { offboarding } from './identity/offboarding';
+export { mover } from './identity/mover';

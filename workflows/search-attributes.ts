@@ -10,6 +10,8 @@ export const riskLevelKey = defineSearchAttributeKey('GrantflowRiskLevel', 'KEYW
 export const pendingApproversKey = defineSearchAttributeKey('GrantflowPendingApprovers', 'KEYWORD_LIST');
 export const breakGlassKey = defineSearchAttributeKey('GrantflowBreakGlass', 'BOOL');
 export const expiresAtKey = defineSearchAttributeKey('GrantflowExpiresAt', 'DATETIME');
+/** The identity an offboarding is for (its status is in GrantflowStatus as `offboarding_<phase>`). */
+export const identityKey = defineSearchAttributeKey('GrantflowIdentity', 'KEYWORD');
 
 export const searchAttributeKeys = [
   statusKey,
@@ -21,4 +23,5 @@ export const searchAttributeKeys = [
   pendingApproversKey,
   breakGlassKey,
   expiresAtKey,
+  identityKey,
 ];

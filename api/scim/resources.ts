@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { GroupRecord, IdentityRecord } from '../../directory/records';
 import type { StoredGroup, StoredIdentity } from '../../directory/store';
 import { ScimError } from './errors';
+import { isReservedId, reservedIdMessage } from '../../directory/ids';
 import { grantflowId } from './ids';
 import {
   ENTERPRISE_SCHEMA,
@@ -79,8 +80,11 @@ export function userRecord(scimId: string, input: UserInput, opts: { id?: string
   if (department && department.length > 100) {
     throw new ScimError(400, 'The department is longer than 100 characters.', 'invalidValue');
   }
+  const id = opts.id ?? grantflowId(input.userName, 'userName');
+  if (isReservedId(id))
+    throw new ScimError(400, `userName "${input.userName}": ${reservedIdMessage(id)}`, 'invalidValue');
   return {
-    id: opts.id ?? grantflowId(input.userName, 'userName'),
+    id,
     sourceRef: scimId,
     ...(input.externalId !== undefined && { externalId: input.externalId }),
     userName: input.userName,

@@ -26,6 +26,11 @@ export interface ScimDeps {
   log: Logger;
   /** False when another directory source is in force: every call is refused, nothing is written. */
   enabled: boolean;
+  /**
+   * Runs after a write committed (starts the offboarding of a leaver). A failure is logged, not answered: the change
+   * is written, and the worker's sweep starts what this could not.
+   */
+  afterChange?: () => Promise<void>;
 }
 
 declare module 'express-serve-static-core' {
@@ -39,7 +44,9 @@ type Handler = (req: Request, res: Response) => Promise<void>;
 /** The SCIM 2.0 service provider (RFC 7643/7644) that identity providers push users and groups to. */
 export function createScimRouter(deps: ScimDeps): Router {
   const router = express.Router();
-  const store = createScimStore(deps.pool);
+  const store = createScimStore(deps.pool, async () => {
+    await deps.afterChange?.().catch((err: unknown) => deps.log.warn({ err }, 'after a SCIM change'));
+  });
   const base = (req: Request) => `${req.protocol}://${req.get('host') ?? 'localhost'}${req.baseUrl}`;
   const send = (res: Response, status: number, body: unknown) =>
     res.status(status).set('Content-Type', SCIM_CONTENT_TYPE).send(JSON.stringify(body));

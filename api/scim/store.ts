@@ -20,7 +20,7 @@ import type { Membership } from './resources';
 const SOURCE = 'scim';
 
 /** Reads and writes of SCIM resources; each write is one transaction under the directory lock, one version. */
-export function createScimStore(pool: pg.Pool) {
+export function createScimStore(pool: pg.Pool, afterChange?: () => Promise<void>) {
   // Each write is audited once it committed: the versions it wrote become events in the hash chain.
   const write = async (fn: (client: pg.PoolClient, versions: number[]) => Promise<void>) => {
     const versions: number[] = [];
@@ -29,6 +29,8 @@ export function createScimStore(pool: pg.Pool) {
       await fn(client, versions);
     });
     await auditDirectoryChanges(pool, versions);
+    // A leaver's offboarding starts now rather than at the worker's next sweep.
+    if (versions.length > 0) await afterChange?.();
   };
 
   async function groupsOfUsers(db: pg.Pool | pg.PoolClient): Promise<Map<string, Membership[]>> {

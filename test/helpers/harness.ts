@@ -12,6 +12,10 @@ import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Work
 import { parse } from 'yaml';
 import { createActivities } from '../../activities';
 import { createAuditLog, type AuditLog } from '../../activities/audit';
+import { createNotifier } from '../../activities/notify';
+import { createMoverActivities } from '../../activities/mover';
+import { createOffboardingActivities } from '../../activities/offboarding';
+import type { DirectoryView } from '../../directory/view';
 import { auditSettingsFromEnv, checkpointerFor } from '../../activities/audit-settings';
 import { interpolateEnv, parseConfigs, type Config, type PolicySource } from '../../domain/config';
 import type { RequestInput } from '../../domain/model';
@@ -135,6 +139,12 @@ export interface EnvOptions {
   source?: PolicySource;
   /** How worker and client reach Temporal; by default the test stack's dev server in plaintext. */
   temporal?: TemporalConnectionOptions;
+  /** A pool of the caller's (a directory schema's, say); the env uses it and leaves it open. */
+  pool?: Pool;
+  /** The live directory the activities read, over the env's configuration; by default the configuration's. */
+  directory?: (config: Config) => DirectoryView;
+  /** Register the lifecycle workflows' activities too (offboarding over the env's client, mover). */
+  lifecycle?: boolean;
 }
 
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
@@ -148,23 +158,34 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
   const raw = demoRaw({ ...process.env, GRANTFLOW_WEBHOOK_RECEIVER_URL: receiverUrl });
   const adjusted = opts.configure ? opts.configure(raw) : raw;
   const config = parseConfigs(adjusted, undefined, opts.source);
-  const pool = createPool(process.env.DATABASE_URL as string);
+  const pool = opts.pool ?? createPool(process.env.DATABASE_URL as string);
   const taskQueue = `test-${opts.title.replace(/[^a-zA-Z0-9]+/g, '-')}-${uniqueId('q')}`;
   const temporal = opts.temporal ?? { address: process.env.TEMPORAL_ADDRESS as string };
   const nativeConnection = await NativeConnection.connect(temporal);
+  const connection = await Connection.connect(temporal);
+  const client = new Client({ connection });
+  const directory = opts.directory?.(config);
+  const lifecycleDeps = {
+    pool,
+    config,
+    audit: testAuditLog(pool),
+    notify: createNotifier({ pool, log }).notify,
+    ...(directory && { directory }),
+  };
+  const lifecycle = opts.lifecycle
+    ? { ...createOffboardingActivities({ ...lifecycleDeps, client }), ...createMoverActivities(lifecycleDeps) }
+    : {};
   const newWorker = async () =>
     createWorker({
       connection: nativeConnection,
       namespace: 'default',
       taskQueue,
-      activities: createActivities({ pool, config, log, env: process.env }),
+      activities: { ...createActivities({ pool, config, log, env: process.env, directory }), ...lifecycle },
       workflowBundle: await workflowBundle(),
     });
   let worker = await newWorker();
   let running = worker.run();
   let restarting: Promise<void> | undefined;
-  const connection = await Connection.connect(temporal);
-  const client = new Client({ connection });
 
   const query = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId)).query(getRequestQuery);
   // The view as written to PostgreSQL, like the API reads it (api/routes/requests.ts readView says why not the query).
@@ -236,7 +257,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
       await running;
       await nativeConnection.close();
       await connection.close();
-      await pool.end();
+      if (!opts.pool) await pool.end();
       await new Promise((r) => receiverServer.close(r));
     },
   };

@@ -1,7 +1,7 @@
 import { createActivities } from '../../activities';
 import type { Directory } from '../../domain/model';
 import { evaluate } from '../../domain/policy';
-import { currentVersion } from '../../directory/store';
+import { currentVersion, ReservedIdentityError } from '../../directory/store';
 import { createDirectoryView } from '../../directory/view';
 import { syncYamlDirectory } from '../../directory/yaml';
 import { loadConfig } from '../../platform/config-files';
@@ -25,6 +25,18 @@ function edited(change: (users: Directory['users']) => Directory['users']): Dire
 }
 
 describe('the YAML source', () => {
+  test('the store itself refuses an identity named system, whatever source sends it, and writes nothing', async () => {
+    // Past the file's schema (which refuses it too): the last line of defence is the write itself.
+    const impostor = { id: 'system', name: 'Impostor', groups: ['security'], active: true, kind: 'human' as const };
+    await expect(
+      syncYamlDirectory(
+        db.pool,
+        edited((users) => [...users, impostor]),
+      ),
+    ).rejects.toThrow(ReservedIdentityError);
+    expect(await currentVersion(db.pool)).toBe(0);
+  });
+
   test('is loaded into PostgreSQL once; the same file again changes nothing', async () => {
     const first = await syncYamlDirectory(db.pool, config.directory);
     expect(first.identities).toHaveLength(config.directory.users.length);

@@ -134,6 +134,19 @@ describe('SCIM users', () => {
     });
   });
 
+  test.each(['system', 'SYSTEM', ' Unknown '])(
+    'refuses to create the user %p: it would be grantflow itself, and nothing is written',
+    async (userName) => {
+      const before = await currentVersion(db.pool);
+      const res = await call('post', '/Users', user(userName));
+      expectScimError(res, 400, 'invalidValue');
+      expect(res.body.detail).toMatch(/is reserved for grantflow's own actions/);
+      expect(await currentVersion(db.pool)).toBe(before);
+      const found = await call('get', `/Users?filter=${encodeURIComponent(`userName eq "${userName.trim()}"`)}`);
+      expect(found.body.totalResults).toBe(0);
+    },
+  );
+
   test('refuses a second user with the same userName in any case', async () => {
     await createUser('dup.user');
     expectScimError(await call('post', '/Users', user('DUP.USER')), 409, 'uniqueness');

@@ -7,6 +7,7 @@ import { createApp } from '../../api/app';
 import { testAuditSettings } from '../helpers/audit-settings';
 import {
   authenticatorFromEnv,
+  claimIdentifier,
   DEV_DEFAULT_SECRET,
   DEV_ISSUER,
   devAuthenticator,
@@ -16,6 +17,7 @@ import {
 } from '../../api/auth';
 import { resolveCaller } from '../../api/caller';
 import { Problem } from '../../api/problem';
+import type { Identity } from '../../domain';
 import { apiEnvSchema } from '../../platform/env';
 import { demoConfig, rawUser } from './demo-config';
 
@@ -140,6 +142,26 @@ describe('OIDC tokens (RS256/ES256 from the issuer key set)', () => {
       },
     });
     expect((await refusal(unreachable, `Bearer ${await rs256()}`)).status).toBe(503);
+  });
+});
+
+describe('the email claim against the live directory', () => {
+  const person = (id: string, email: string): [string, Identity] => [
+    id,
+    { id, name: id, email, groups: [], active: true, kind: 'human' },
+  ];
+
+  it('follows each directory change: a joiner is found, a changed email no longer names its old owner', async () => {
+    let current = new Map([person('carol', 'carol@example.com')]);
+    const identify = claimIdentifier('email', async () => current);
+    const claims = (email: string) => ({ email, email_verified: true });
+    await expect(identify(claims('CAROL@example.com'))).resolves.toBe('carol');
+    await expect(identify(claims('newcomer@example.com'))).rejects.toMatchObject({ status: 401 });
+
+    current = new Map([person('carol', 'carol.chen@example.com'), person('newcomer', 'newcomer@example.com')]);
+    await expect(identify(claims('newcomer@example.com'))).resolves.toBe('newcomer');
+    await expect(identify(claims('carol@example.com'))).rejects.toMatchObject({ status: 401 });
+    await expect(identify(claims('carol.chen@example.com'))).resolves.toBe('carol');
   });
 });
 

@@ -1,6 +1,7 @@
 import { accountActive, canonicalDn, ldapSettingsSchema, mapEntries } from '../../directory/ldap';
 import { deactivationLimit, diffDirectory } from '../../directory/diff';
 import type { IdentityRecord } from '../../directory/records';
+import { directorySchema } from '../../domain/model';
 
 const person = (id: string, extra: Partial<IdentityRecord> = {}): IdentityRecord => ({
   id,
@@ -100,5 +101,34 @@ describe('LDAP mapping', () => {
       ['engineering', ['alice']],
       ['admins', ['bob']],
     ]);
+  });
+
+  test('an entry whose id would be reserved (system, unknown) is skipped, saying why', () => {
+    const { directory, skipped } = mapEntries(
+      [
+        { dn: 'uid=System,ou=people,dc=x', uid: 'System', cn: 'Impostor' },
+        { dn: 'uid=unknown,ou=people,dc=x', uid: 'unknown', cn: 'Impostor' },
+        { dn: 'uid=bob,ou=people,dc=x', uid: 'bob', cn: 'Bob B' },
+      ],
+      [],
+      settings,
+      now,
+    );
+    expect(directory.identities.map((i) => i.id)).toEqual(['bob']);
+    expect(skipped).toEqual([
+      expect.stringMatching(/^uid=System,ou=people,dc=x: The id "system" is reserved/),
+      expect.stringMatching(/^uid=unknown,ou=people,dc=x: The id "unknown" is reserved/),
+    ]);
+  });
+});
+
+describe('reserved ids', () => {
+  test.each(['system', 'unknown'])('directory.yaml cannot name a user %s', (id) => {
+    const parsed = directorySchema.safeParse({ users: [{ id, name: 'Impostor' }] });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]).toMatchObject({
+      path: ['users', 0, 'id'],
+      message: expect.stringMatching(/reserved/),
+    });
   });
 });

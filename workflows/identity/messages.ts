@@ -1,0 +1,133 @@
+import { defineQuery } from '@temporalio/workflow';
+import type { Status } from '../../domain/model';
+
+// Wire names are stable: running offboardings depend on them.
+
+/** Why a request is ended: the leaver asked for it, holds it, or owns the service account that holds it. */
+export type EndRole = 'requester' | 'beneficiary' | 'service-account';
+
+export interface OffboardingArgs {
+  identityId: string;
+  /** The directory version of the leave event: with the identity, it names the offboarding. */
+  version: number;
+  source: string;
+  change: 'deactivated' | 'deleted';
+  /** Carried by continue-as-new. */
+  state?: OffboardingState;
+  /** Continue as new past this many history events (default 2000); tests lower it. */
+  historyLimit?: number;
+}
+
+export interface PlannedRequest {
+  requestId: string;
+  status: Status;
+  role: EndRole;
+  /** The service account the request is for, when role is `service-account`. */
+  serviceAccount?: string;
+}
+
+/** An open approval that waits on the leaver: the request workflow must hand the stage to someone else. */
+export interface Reroute {
+  requestId: string;
+  stage?: string;
+  pendingApprovers: string[];
+}
+
+export interface OffboardingPlan {
+  /** False when the identity is active again: the offboarding stops. */
+  gone: boolean;
+  /** Service accounts the leaver owns with no other valid owner. */
+  serviceAccounts: string[];
+  end: PlannedRequest[];
+  reroute: Reroute[];
+  /** Active members of the security group, who are told what needs a person. */
+  security: string[];
+}
+
+export type EndOutcome = 'ending' | 'already_ended' | 'refused' | 'stopped';
+
+export interface EndResult {
+  requestId: string;
+  outcome: EndOutcome;
+  /** The request's status after the message (or when it was found ended). */
+  status?: Status;
+  detail?: string;
+}
+
+export type Settled = 'ended' | 'revocation_failed' | 'unsettled';
+
+export interface EndedRequest extends PlannedRequest {
+  outcome: EndOutcome;
+  /** Where the request got to: ended (a final status), its revocation failed (operators alerted), or still moving. */
+  settled?: Settled;
+  finalStatus?: Status;
+  detail?: string;
+}
+
+export interface OffboardingState {
+  identityId: string;
+  version: number;
+  phase: 'planning' | 'ending' | 'waiting' | 'finishing' | 'completed' | 'stopped';
+  /** Sweeps of the leaver's requests so far; a sweep that finds nothing new ends the loop. */
+  sweeps: number;
+  requests: EndedRequest[];
+  reroute: Reroute[];
+  serviceAccounts: string[];
+  security: string[];
+  startedAt: string;
+  finishedAt?: string;
+  /** Set when the identity came back while the offboarding ran. */
+  stoppedBecause?: string;
+}
+
+export const getOffboardingQuery = defineQuery<OffboardingState>('getOffboarding');
+
+export function offboardingWorkflowId(identityId: string, version: number): string {
+  return `offboarding-${identityId}-v${version}`;
+}
+
+export function offboardingReason(identityId: string): string {
+  return `offboarding: ${identityId} left`;
+}
+
+// ---------- Movers ----------
+
+export interface MoverArgs {
+  identityId: string;
+  /** The directory version of the change of manager or department. */
+  version: number;
+  source: string;
+}
+
+/** A live grant whose approval rested on what changed: the new manager must vouch for it again. */
+export interface Recertification {
+  requestId: string;
+  entitlement: string;
+  why: string;
+}
+
+export interface MoverPlan {
+  /** False when the identity is no longer active (a leaver's offboarding takes over). */
+  active: boolean;
+  oldManager?: string;
+  newManager?: string;
+  oldDepartment?: string;
+  newDepartment?: string;
+  recertify: Recertification[];
+  /** The mover's open requests waiting on the old manager. */
+  reroute: Reroute[];
+  /** Who is told: the new manager, or security when there is none. */
+  reviewers: string[];
+}
+
+export interface MoverState extends MoverPlan {
+  identityId: string;
+  version: number;
+  phase: 'planning' | 'completed';
+}
+
+export const getMoverQuery = defineQuery<MoverState>('getMover');
+
+export function moverWorkflowId(identityId: string, version: number): string {
+  return `mover-${identityId}-v${version}`;
+}
