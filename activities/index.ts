@@ -9,6 +9,7 @@ import { createAuditLog } from './audit';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './audit-settings';
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
+import { storable, storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
 import type { Activities, EvaluateInput, RequestProjection } from './types';
@@ -189,7 +190,7 @@ export function createActivities(deps: ActivityDeps): Activities {
           p.reviewState ?? null,
           p.risk?.level ?? null,
           p.risk?.score ?? null,
-          p.justification,
+          storable(p.justification),
           p.pendingApprovers,
           p.involved,
           p.submittedAt,
@@ -200,7 +201,7 @@ export function createActivities(deps: ActivityDeps): Activities {
           p.endedAt ?? null,
           p.escalated,
           p.autoApproved,
-          JSON.stringify(p.view ?? null),
+          storableJson(p.view ?? null),
         ],
       );
     }
