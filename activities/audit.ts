@@ -14,6 +14,7 @@ import {
   type VerifyReport,
 } from './audit-chain';
 import type { Checkpointer } from './audit-checkpoints';
+import { storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import type { AuditEventInput } from './types';
 
@@ -290,10 +291,8 @@ function normalise(e: AuditEventInput): HashedContent {
       'InvalidAuditEvent',
     );
   }
-  // jsonb refuses NUL characters in strings; replacing them keeps a hostile justification from jamming the trail.
-  const json = JSON.stringify(e.data ?? {}, (_k, v: unknown) =>
-    typeof v === 'string' ? v.replaceAll('\u0000', '\uFFFD') : v,
-  );
+  // jsonb refuses NUL characters and unpaired surrogates; replacing them keeps hostile text from jamming the trail.
+  const json = storableJson(e.data ?? {});
   return {
     eventId: e.eventId,
     ...(e.requestId !== undefined && { requestId: e.requestId }),

@@ -10,6 +10,7 @@ import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './aud
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
 import { withConnectorLease } from './lease';
+import { storable, storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
 import type { Activities, EvaluateInput, RequestProjection } from './types';
@@ -188,7 +189,7 @@ export function createActivities(deps: ActivityDeps): Activities {
           p.reviewState ?? null,
           p.risk?.level ?? null,
           p.risk?.score ?? null,
-          p.justification,
+          storable(p.justification),
           p.pendingApprovers,
           p.involved,
           p.submittedAt,
@@ -199,7 +200,7 @@ export function createActivities(deps: ActivityDeps): Activities {
           p.endedAt ?? null,
           p.escalated,
           p.autoApproved,
-          JSON.stringify(p.view ?? null),
+          storableJson(p.view ?? null),
         ],
       );
     }

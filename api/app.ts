@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Express, type RequestHandler } from 'express';
 import helmet from 'helmet';
-import { rateLimit, type AugmentedRequest } from 'express-rate-limit';
+import { rateLimit, type AugmentedRequest, type Store } from 'express-rate-limit';
 import { pinoHttp } from 'pino-http';
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
@@ -18,6 +18,7 @@ import { createMetrics } from './metrics';
 import { openApiDocument } from './openapi';
 import { connectSources, portalRouter, type PortalSignIn } from './portal';
 import { errorHandler, Problem, unknownRoute } from './problem';
+import { PostgresRateLimitStore } from './rate-limit';
 import { ApiRouter } from './router';
 import type { Slack } from './slack/client';
 import { slackRouter } from './slack/interactions';
@@ -46,6 +47,8 @@ export interface AppDeps {
   taskQueue: string;
   /** Writes (submit, preview, messages) per caller per minute; default 60. */
   rateLimitPerMinute?: number;
+  /** Where the write counts live; default PostgreSQL, shared by every API instance on the same database. */
+  rateLimitStore?: Store;
   /** The audit chain's keys and checkpoint sink; default read from process.env (GRANTFLOW_AUDIT_*). */
   auditSettings?: AuditSettings;
   /** Serves the portal at `/` and tells it how to sign people in; without it there is no portal. */
@@ -125,7 +128,7 @@ export function createApp(deps: AppDeps): Express {
 
   const api = new ApiRouter({
     authenticate: authenticate(deps.auth, () => ctx.config),
-    rateLimit: writeLimit(deps.rateLimitPerMinute ?? 60),
+    rateLimit: writeLimit(deps.rateLimitPerMinute ?? 60, deps.rateLimitStore ?? new PostgresRateLimitStore(deps.pool)),
   });
   registerRequestRoutes(api, ctx);
   registerMessageRoutes(api, ctx);
@@ -154,9 +157,13 @@ const NO_TOKENS: ScimDeps['tokens'] = {
   verify: () => Promise.resolve(undefined),
 };
 
-/** Per caller, not per address: many people share a proxy, and one person may come from many. */
-function writeLimit(perMinute: number): RequestHandler {
+/**
+ * Per caller, not per address: many people share a proxy, and one person may come from many. Counted in PostgreSQL,
+ * so N API instances enforce one limit between them.
+ */
+function writeLimit(perMinute: number, store: Store): RequestHandler {
   return rateLimit({
+    store,
     windowMs: 60_000,
     limit: perMinute,
     standardHeaders: 'draft-8',

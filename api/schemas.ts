@@ -25,18 +25,36 @@ const instant = z.iso
 // Free text as JSON Schema counts it: code points, the limit on what was sent, the minimum on what is left once the
 // whitespace JavaScript's trim() removes is gone. The pattern shows the minimum; both are checked by code, not regex,
 // because regex engines disagree on what \s and a character are.
-const WS = '[\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff]';
-const NOT_WS = WS.replace('[', '[^');
+// Text is also what PostgreSQL can keep: no NUL (text and jsonb refuse it) and no unpaired surrogate (jsonb refuses
+// it). The patterns exclude NUL; an unpaired surrogate is not Unicode text, cannot be sent as UTF-8 and has no place
+// in a pattern most regex engines compile, so only the code (and the description) refuses it.
+const WS_CHARS = '\\t\\n\\u000b\\f\\r \\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000\\ufeff';
+const UNSTORABLE_CHARS = '\\u0000';
+const WS = `[${WS_CHARS}]`;
+const NOT_WS = `[^${WS_CHARS}${UNSTORABLE_CHARS}]`;
+const CHAR = `[^${UNSTORABLE_CHARS}]`;
+// eslint-disable-next-line no-control-regex -- NUL is exactly what is looked for
+const UNSTORABLE = /[\u0000\p{Cs}]/u;
+const STORABLE_MESSAGE = 'must not contain NUL characters or unpaired surrogates';
 const codePoints = (v: string) => [...v].length;
 function text(opts: { max: number; min?: number; message?: string }) {
   const { max, min = 0 } = opts;
   const schema = z
     .string()
+    .refine((v) => !UNSTORABLE.test(v), STORABLE_MESSAGE)
     .refine((v) => codePoints(v) <= max, `must be at most ${max} characters`)
     .transform((v) => v.trim())
     .refine((v) => codePoints(v) >= min, opts.message ?? `must be at least ${min} characters`);
-  const pattern = min > 0 ? `^${WS}*${NOT_WS}[\\s\\S]{${Math.max(0, min - 2)},}${NOT_WS}${WS}*$` : undefined;
-  return schema.meta({ type: 'string', maxLength: max, ...(min > 0 && { minLength: min, pattern }) } as never);
+  const pattern = min > 0 ? `^${WS}*${NOT_WS}${CHAR}{${Math.max(0, min - 2)},}${NOT_WS}${WS}*$` : `^${CHAR}*$`;
+  return schema.meta({ type: 'string', maxLength: max, pattern, ...(min > 0 && { minLength: min }) } as never);
+}
+/** Text kept as sent (no trim): a form field's value, a filter; storable like any text. */
+function plain(max: number) {
+  return z
+    .string()
+    .refine((v) => !UNSTORABLE.test(v), STORABLE_MESSAGE)
+    .refine((v) => codePoints(v) <= max, `must be at most ${max} characters`)
+    .meta({ type: 'string', maxLength: max, pattern: `^${CHAR}*$` } as never);
 }
 const comment = text({ max: 2000 });
 
@@ -73,13 +91,29 @@ export const requestInput = requestInputSchema
       .optional()
       .meta({ description: "How long, as an ISO-8601 duration; at most the entitlement's `maxDuration` (catalog)." }),
     justification,
-    fields: requestInputSchema.shape.fields
+    fields: z
+      .record(z.string().regex(/^[a-zA-Z][a-zA-Z0-9_]{0,31}$/), plain(200))
+      .default({})
       .refine((f) => Object.keys(f).length <= MAX_FIELDS, `must have at most ${MAX_FIELDS} fields`)
       .meta({
         maxProperties: MAX_FIELDS,
         description: 'The form fields the entitlement requires (catalog `fields`: names, patterns); no others.',
         propertyNames: { type: 'string', pattern: '^[a-zA-Z][a-zA-Z0-9_]{0,31}$' },
       }),
+    // The domain's checks, written so the document shows them: the duration as the pattern, the minimum after trim.
+    exception: z
+      .object({
+        compensatingControl: text({
+          max: 2000,
+          min: 20,
+          message: 'must describe the compensating control in at least 20 characters',
+        }),
+        reviewEvery: apiDuration
+          .optional()
+          .meta({ description: 'Review the grant this often instead of the usual interval (ISO-8601 duration).' }),
+      })
+      .strict()
+      .optional(),
   })
   .meta({
     id: 'RequestInput',
@@ -149,9 +183,9 @@ export const listQuery = z
       .optional()
       .meta({ description: 'One status or several, comma-separated.' }),
     mine: flag.optional().meta({ description: 'Only requests the caller made (or made for their service accounts).' }),
-    resource: z.string().max(64).optional(),
-    entitlement: z.string().max(129).optional(),
-    beneficiary: z.string().max(64).optional(),
+    resource: plain(64).optional(),
+    entitlement: plain(129).optional(),
+    beneficiary: plain(64).optional(),
     limit: limit(100, 25),
     cursor,
   })

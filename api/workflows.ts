@@ -1,5 +1,6 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
+import type { RiskLevel } from '../domain';
 import type { accessRequestV2 } from '../workflows/request/workflow';
 import { getRequestQuery, workflowIdFor, type AccessRequestArgs, type RequestView } from '../workflows/messages';
 import {
@@ -16,12 +17,35 @@ const START_TIMEOUT_MS = 10_000;
 // Long enough for a validator and a handler's bookkeeping activities; an answer later than this is a 503 to retry.
 const UPDATE_TIMEOUT_MS = 15_000;
 
+/**
+ * What the Temporal UI's list shows for a request without opening it: `requester → entitlement, risk`, fixed at the
+ * start (static), so the risk is the one assessed at submission; the live level is the GrantflowRiskLevel search
+ * attribute and the workflow's current details. The details add the beneficiary, duration and justification.
+ */
+export function operatorSummary(
+  args: AccessRequestArgs,
+  risk: RiskLevel | undefined,
+): { staticSummary: string; staticDetails: string } {
+  const { input, requester } = args;
+  const beneficiary = input.beneficiary ?? requester;
+  const forWhom = beneficiary === requester ? '' : ` for ${beneficiary}`;
+  const breakGlass = input.breakGlass ? ', break-glass' : '';
+  return {
+    staticSummary: `${requester} → ${input.entitlement}${forWhom}, risk ${risk ?? 'not assessed'}${breakGlass}`,
+    staticDetails: [
+      `**${input.entitlement}** for **${beneficiary}**, requested by **${requester}** at ${args.submittedAt}`,
+      `Duration: ${input.duration ?? 'the entitlement default'}${input.breakGlass ? ' (break-glass)' : ''}`,
+      `Justification: ${input.justification}`,
+    ].join('\n\n'),
+  };
+}
+
 /** The API's side of the access-request workflow: start it, read its view, send it messages. */
 export function createWorkflowGateway(client: Client, taskQueue: string) {
   const handle = (requestId: string) => client.workflow.getHandle(workflowIdFor(requestId));
 
   /** Starts the request's workflow once: a retry finds the running one, and a closed one is never started again. */
-  async function start(args: AccessRequestArgs): Promise<void> {
+  async function start(args: AccessRequestArgs, assessed: { risk?: RiskLevel } = {}): Promise<void> {
     const { input, requester, requestId } = args;
     const beneficiary = input.beneficiary ?? requester;
     try {
@@ -41,7 +65,7 @@ export function createWorkflowGateway(client: Client, taskQueue: string) {
             { key: resourceKey, value: input.entitlement.split(':')[0] ?? '' },
             { key: breakGlassKey, value: input.breakGlass },
           ],
-          staticSummary: `${input.entitlement} for ${beneficiary}, requested by ${requester}`,
+          ...operatorSummary(args, assessed.risk),
         }),
       );
     } catch (err) {

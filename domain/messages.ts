@@ -11,14 +11,12 @@ export const decisionMessage = z
   .object({ approver: actorId, decision: z.enum(['approve', 'deny']), comment: comment.optional() })
   .strict();
 export const actorMessage = z.object({ by: actorId, reason: comment.optional() }).strict();
+/** The longest extension any request takes, whatever its catalog says: ten years. The API refuses longer first. */
+export const MAX_EXTENSION_MS = 10 * 366 * 86_400_000;
 export const extendMessage = z
   .object({
     by: actorId,
-    durationMs: z
-      .number()
-      .int()
-      .positive()
-      .max(10 * 366 * 86_400_000),
+    durationMs: z.number().int().positive().max(MAX_EXTENSION_MS),
     justification: z.string().trim().min(1).max(2000),
   })
   .strict();

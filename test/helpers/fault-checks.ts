@@ -48,7 +48,7 @@ export async function persist<T>(
   stack: FaultStack,
   method: string,
   url: string,
-  opts: { as: string; body?: unknown; key?: string; budgetMs?: number },
+  opts: { as: string; body?: unknown; key?: string; budgetMs?: number; base?: string },
 ): Promise<ApiAnswer<T>> {
   const deadline = Date.now() + (opts.budgetMs ?? 120_000);
   const headers = { 'Idempotency-Key': opts.key ?? randomUUID() };
@@ -57,7 +57,13 @@ export async function persist<T>(
     let answer: ApiAnswer<T> | undefined;
     let failure: unknown;
     try {
-      answer = await stack.api<T>(method, url, { as: opts.as, body: opts.body, headers, timeoutMs: 30_000 });
+      answer = await stack.api<T>(method, url, {
+        as: opts.as,
+        body: opts.body,
+        headers,
+        timeoutMs: 30_000,
+        base: opts.base,
+      });
       if (answer.status < 500) return answer;
     } catch (err) {
       failure = err;

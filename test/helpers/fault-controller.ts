@@ -334,29 +334,44 @@ async function killWorkers(): Promise<string[]> {
   return names;
 }
 
-async function startApi(): Promise<void> {
-  api = spawnChild(
-    'api',
+async function startApi(args: Record<string, unknown> = {}): Promise<void> {
+  api = await launchApi('api', apiPort, Number(args.rateLimitPerMinute ?? 1_000_000));
+}
+
+/** More API instances on the same database and Temporal server (scale-out): each on a port of its own. */
+const moreApis: ChildProcess[] = [];
+let apiCount = 1;
+async function startAnotherApi(args: Record<string, unknown>): Promise<{ name: string; url: string }> {
+  apiCount += 1;
+  const name = `api-${apiCount}`;
+  const port = await freePort();
+  moreApis.push(await launchApi(name, port, Number(args.rateLimitPerMinute ?? 1_000_000)));
+  return { name, url: `http://127.0.0.1:${port}` };
+}
+
+async function launchApi(name: string, port: number, rateLimitPerMinute: number): Promise<ChildProcess> {
+  const child = spawnChild(
+    name,
     'api/main.ts',
     childEnv({
-      PORT: String(apiPort),
+      PORT: String(port),
       LOG_LEVEL: 'warn',
       GRANTFLOW_DEV_JWT_SECRET: opts.jwtSecret,
-      GRANTFLOW_RATE_LIMIT_PER_MINUTE: '1000000',
+      GRANTFLOW_RATE_LIMIT_PER_MINUTE: String(rateLimitPerMinute),
     }),
   );
   const deadline = Date.now() + START_TIMEOUT_MS;
   for (;;) {
-    if (api.exitCode !== null) throw new Error(`The API exited (${api.exitCode}) while starting; see ${logDir}.`);
+    if (child.exitCode !== null) throw new Error(`${name} exited (${child.exitCode}) while starting; see ${logDir}.`);
     try {
-      if ((await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok) {
-        started.add(api);
-        return;
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) {
+        started.add(child);
+        return child;
       }
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline) throw new Error(`The API did not start within ${START_TIMEOUT_MS} ms.`);
+    if (Date.now() > deadline) throw new Error(`${name} did not start within ${START_TIMEOUT_MS} ms.`);
     await sleep(200);
   }
 }
@@ -379,7 +394,9 @@ const commands: Record<string, Handler> = {
   state: async () => state(),
   startWorker: () => startWorker(),
   killWorkers: () => killWorkers(),
-  startApi: () => startApi(),
+  startApi: (args) => startApi(args),
+  startAnotherApi: (args) => startAnotherApi(args),
+  killWorker: (args) => kill(workers.get(String(args.name))),
   killApi: () => kill(api),
   killTemporal: () => kill(temporal),
   startTemporal: () => startTemporal(),
@@ -409,7 +426,7 @@ async function shutdown(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   log('shutting down');
-  await Promise.allSettled([...workers.values(), api].map((child) => kill(child)));
+  await Promise.allSettled([...workers.values(), api, ...moreApis].map((child) => kill(child)));
   await kill(temporal, 'SIGTERM');
   await new Promise((resolve) => (receiver ? receiver.close(resolve) : resolve(undefined)));
   await postgres?.stop().catch(() => undefined);

@@ -59,7 +59,8 @@ export interface FaultStack {
   api<T = Json>(
     method: string,
     url: string,
-    opts?: { as?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number },
+    /** `base`: another API instance's URL (startAnotherApi); default the stack's API. */
+    opts?: { as?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number; base?: string },
   ): Promise<ApiAnswer<T>>;
   ledger(): Promise<LedgerEntry[]>;
   roleStatements(): Promise<RoleStatement[]>;
@@ -211,7 +212,7 @@ export async function startFaultStack(opts: FaultStackOptions): Promise<FaultSta
       const headers: Record<string, string> = { ...o.headers };
       if (o.as) headers.Authorization = `Bearer ${await token(o.as)}`;
       if (o.body !== undefined) headers['Content-Type'] = 'application/json';
-      const res = await fetch(`${state.apiUrl}${url}`, {
+      const res = await fetch(`${o.base ?? state.apiUrl}${url}`, {
         method,
         headers,
         body: o.body === undefined ? undefined : JSON.stringify(o.body),

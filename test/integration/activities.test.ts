@@ -254,6 +254,33 @@ describe('project', () => {
   });
 });
 
+describe('text PostgreSQL cannot keep (a signal does not pass the API)', () => {
+  const hostile = 'Needed \u0000 for the \ud800 work 🙂';
+  const kept = 'Needed \uFFFD for the \uFFFD work 🙂';
+
+  test('project writes NUL and unpaired surrogates as U+FFFD, in the row and its view', async () => {
+    const id = uniqueId('req');
+    const p = projection(id, newUser(), 1, 'pending_approval');
+    await activities.project({ ...p, justification: hostile, view: { comment: hostile } });
+    const { rows } = await pool.query('SELECT justification, view FROM requests WHERE id = $1', [id]);
+    expect(rows).toEqual([{ justification: kept, view: { comment: kept } }]);
+  });
+
+  test('recordAudit writes them as U+FFFD', async () => {
+    const requestId = uniqueId('req');
+    await activities.recordAudit({
+      eventId: `${requestId}:refused`,
+      requestId,
+      actor: 'alice',
+      action: 'refused',
+      at: new Date().toISOString(),
+      data: { reason: hostile },
+    });
+    const { rows } = await pool.query('SELECT data FROM audit_events WHERE request_id = $1', [requestId]);
+    expect(rows).toEqual([{ data: { reason: kept } }]);
+  });
+});
+
 describe('provision and deprovision', () => {
   const grantInput = (requestId: string, grant: GrantSpec): GrantInput => ({
     requestId,

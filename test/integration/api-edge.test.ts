@@ -183,6 +183,33 @@ describe('validation at the edge', () => {
     );
   });
 
+  // PostgreSQL keeps no NUL in text and no unpaired surrogate in jsonb: refused here, rather than a 500 there.
+  it.each([
+    ['a NUL character', 'Needed for the \u0000 nightly job'],
+    ['an unpaired surrogate', 'Needed for the \ud800 nightly job'],
+  ])('a justification with %s: 400 naming it', async (_what, text) => {
+    const res = await post({ entitlement: 'github:member', justification: text });
+    expectProblem(res, 400, 'validation');
+    expect(res.body.errors).toEqual([{ field: 'justification', message: expect.stringMatching(/NUL|surrogate/) }]);
+  });
+
+  it('text outside the Basic Multilingual Plane is text: previewed, not refused', async () => {
+    const res = await request(app)
+      .post('/v1/requests/preview')
+      .set('Authorization', await bearer())
+      .send({ entitlement: 'github:member', justification: 'Needed for the 𝔫𝔦𝔤𝔥𝔱𝔩𝔶 job 🙂' });
+    expect(res.status).toBe(200);
+  });
+
+  it('an extension longer than any may be: 422 naming duration, before the workflow is asked', async () => {
+    const res = await request(app)
+      .post(`/v1/requests/${uniqueId()}/extend`)
+      .set('Authorization', await bearer())
+      .send({ duration: 'P3661D', justification });
+    expectProblem(res, 422, 'extension-too-long');
+    expect(res.body.errors).toEqual([{ field: 'duration', message: 'must be at most P3660D' }]);
+  });
+
   it('an Idempotency-Key longer than 200 characters: 400', async () => {
     const res = await post({ entitlement: 'github:member', justification }, { 'Idempotency-Key': 'k'.repeat(201) });
     expectProblem(res, 400, 'validation');

@@ -1,9 +1,13 @@
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Express } from 'express';
 import request from 'supertest';
 import { signDevToken } from '../../api/auth';
 import { workflowIdFor, type RequestView } from '../../workflows/messages';
 import { auditActions, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
 import { createTestApp } from '../helpers/api';
+import { ensureTemporalCli } from '../../scripts/temporal';
 
 jest.setTimeout(90_000);
 
@@ -12,6 +16,7 @@ const SECRET = 'api-requests-test-secret-0123456789';
 const tag = uniqueId('t').replace(/[^a-z0-9-]/g, '');
 const amy = `amy-${tag}`;
 const svc = `svc-${tag}`;
+const ann = `ann-${tag}`;
 
 let env: TestEnv;
 let app: Express;
@@ -23,6 +28,7 @@ beforeAll(async () => {
       raw.directory.users.push(
         { id: amy, name: 'Amy Archer', department: 'engineering', manager: 'bob', groups: ['engineering'] },
         { id: svc, name: 'Amy’s CI account', kind: 'service', owner: amy, department: 'engineering' },
+        { id: ann, name: 'Ann Operator-View', department: 'engineering', manager: 'bob', groups: ['engineering'] },
       );
       return raw;
     },
@@ -401,5 +407,50 @@ describe('lists, catalog, audit and KPIs', () => {
     const empty = await get('dave', '/v1/kpis?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z');
     expect(empty.status).toBe(200);
     expect(empty.body.counts.submitted).toBe(0);
+  });
+});
+
+describe('the operator view in Temporal', () => {
+  /** The README's operator queries, as its table lists them: question → query. */
+  function readmeQueries(): Map<string, string> {
+    const readme = fs.readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const section = readme.split('## Operating it from the Temporal UI')[1]?.split('\n## ')[0] ?? '';
+    const rows = [...section.matchAll(/^\| ([^|]+?) +\| `([^`]+)` +\|$/gm)];
+    return new Map(rows.map((m) => [m[1] as string, m[2] as string]));
+  }
+
+  test('the list reads requester → entitlement, risk; the README queries run in the Temporal CLI', async () => {
+    const view = await submit(ann, { entitlement: 'analytics-db:read' });
+    expect(view.status).toBe('pending_approval');
+    const description = await env.client.workflow.getHandle(workflowIdFor(view.id)).describe();
+    expect(await description.staticSummary()).toBe(`${ann} → analytics-db:read, risk ${view.risk?.level}`);
+    expect(await description.staticDetails()).toContain(`Justification: ${justification}`);
+
+    // Each query as the README writes it, narrowed to this request: does the CLI accept it, and find it exactly
+    // when it should (pending on bob, on analytics-db, high risk only if it is; nothing live, failed or expiring)?
+    const expected: Record<string, boolean> = {
+      'everything waiting on bob': true,
+      'every live break-glass grant': false,
+      'high-risk requests still pending': ['high', 'critical'].includes(view.risk?.level ?? ''),
+      'failed provisioning, to retry': false,
+      'grants expiring in the next day': false,
+      'everything on one resource': true,
+    };
+    const queries = readmeQueries();
+    expect([...queries.keys()].sort()).toEqual(Object.keys(expected).sort());
+    const cli = ensureTemporalCli();
+    const found = (query: string): boolean => {
+      const out = execFileSync(
+        cli,
+        ['workflow', 'list', '--address', process.env.TEMPORAL_ADDRESS as string, '--query', query, '-o', 'json'],
+        { encoding: 'utf8', timeout: 20_000 },
+      );
+      return out.includes(workflowIdFor(view.id));
+    };
+    // Search attributes are written with the workflow's bookkeeping, and visibility follows a moment later.
+    const narrowed = (q: string) => `(${q}) AND WorkflowId = '${workflowIdFor(view.id)}'`;
+    await env.waitFor(view.id, () => found(narrowed(queries.get('everything waiting on bob') ?? '')), 15_000);
+    const answers = Object.fromEntries([...queries].map(([question, q]) => [question, found(narrowed(q))]));
+    expect(answers).toEqual(expected);
   });
 });

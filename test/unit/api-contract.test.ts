@@ -3,6 +3,7 @@
  * inputs refused at the edge exactly where the document's schema says so (and accepted where it says so).
  */
 import request from 'supertest';
+import { MemoryStore } from 'express-rate-limit';
 import { createApp } from '../../api/app';
 import { devAuthenticator, signDevToken } from '../../api/auth';
 import { CURSOR } from '../../api/schemas';
@@ -18,6 +19,7 @@ const app = createApp({
   auth: devAuthenticator({ secret: SECRET, audience: 'grantflow' }),
   log: createLogger('test', 'silent'),
   taskQueue: 'unused',
+  rateLimitStore: new MemoryStore(),
 });
 const bearer = async () => `Bearer ${await signDevToken({ userId: 'alice', secret: SECRET })}`;
 

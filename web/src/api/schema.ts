@@ -132,7 +132,7 @@ export interface paths {
         put?: never;
         /**
          * Extend a live grant (requester or beneficiary)
-         * @description Extends at once within the policy's no-approval allowance, otherwise asks for approval again; 422 when the grant would outlast the entitlement's maximum duration.
+         * @description Extends at once within the policy's no-approval allowance, otherwise asks for approval again; 422 when the grant would outlast the entitlement's maximum duration, or the extension is longer than any may be (P3660D).
          */
         post: operations["extend"];
         delete?: never;
@@ -640,6 +640,7 @@ export interface components {
             breakGlass: boolean;
             exception?: {
                 compensatingControl: string;
+                /** @description Review the grant this often instead of the usual interval (ISO-8601 duration). */
                 reviewEvery?: string;
             };
         };
