@@ -22,6 +22,7 @@ import { ApiRouter } from './router';
 import type { Slack } from './slack/client';
 import { slackRouter } from './slack/interactions';
 import { registerApprovalRoutes } from './routes/approvals';
+import { registerMeRoutes } from './routes/me';
 import { registerAuditRoutes } from './routes/audit';
 import { registerCatalogRoutes } from './routes/catalog';
 import { registerKpiRoutes } from './routes/kpis';
@@ -129,6 +130,7 @@ export function createApp(deps: AppDeps): Express {
   registerRequestRoutes(api, ctx);
   registerMessageRoutes(api, ctx);
   registerApprovalRoutes(api, ctx);
+  registerMeRoutes(api, ctx);
   registerCatalogRoutes(api, ctx);
   registerPolicyRoutes(api, ctx);
   registerAuditRoutes(api, ctx);
