@@ -110,8 +110,10 @@ export function createApp(deps: AppDeps): Express {
 
   const { directory } = deps;
   if (directory) {
-    // One indexed read per call; the snapshot is rebuilt only when a sync moved the directory's version.
-    app.use(/^\/v1\//, async (_req, _res, next) => {
+    // One indexed read per call; the snapshot is rebuilt only when a sync moved the directory's version. A path
+    // string, not a regular expression: Express 5 never ran this for a /^\/v1\// pattern, so the API kept its start-up
+    // snapshot while syncs moved on.
+    app.use('/v1', async (_req, _res, next) => {
       ctx.config = await directory.current();
       next();
     });
@@ -130,7 +132,7 @@ export function createApp(deps: AppDeps): Express {
   registerRequestRoutes(api, ctx);
   registerMessageRoutes(api, ctx);
   registerApprovalRoutes(api, ctx);
-  registerMeRoutes(api, ctx);
+  registerMeRoutes(api, ctx, deps.directory);
   registerCatalogRoutes(api, ctx);
   registerPolicyRoutes(api, ctx);
   registerAuditRoutes(api, ctx);

@@ -20,6 +20,7 @@ const TABLES = [
   'directory_changes',
   'scim_tokens',
   'directory_syncs',
+  'directory_delegations',
   // Directory changes are audited: each suite gets a chain of its own.
   'audit_events',
 ];

@@ -1,7 +1,8 @@
 /**
  * The journeys after the first approval, each on a phone in a real Chromium against the whole stack: extending a
  * grant (at once within the allowance, through approval beyond it), cancelling, break-glass with its warning and
- * the review that follows, and a manual resource whose fulfiller confirms the grant and whose owner revokes it.
+ * the review that follows, a manual resource whose fulfiller confirms the grant and whose owner revokes it, and a
+ * person setting and clearing their own delegation.
  * Steps that are not the journey under test (other people's approvals) go through the API. axe-core checks each
  * new state of a page.
  */
@@ -10,6 +11,8 @@ import type { AddressInfo } from 'node:net';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { signDevToken } from '../../api/auth';
 import type { RequestView } from '../../workflows/messages';
+import { createDirectoryView } from '../../directory/view';
+import { syncYamlDirectory } from '../../directory/yaml';
 import { createTestApp } from '../helpers/api';
 import { launchChromium, PHONE, screenshot, seriousViolations } from '../helpers/browser';
 import { startEnv, type TestEnv } from '../helpers/harness';
@@ -29,8 +32,11 @@ const live: { id: string; holder: string }[] = [];
 
 beforeAll(async () => {
   env = await startEnv({ title: 'portal-journeys' });
+  // Delegations live in the directory in PostgreSQL, as api/main.ts runs it.
+  await syncYamlDirectory(env.pool, env.config.directory);
   const app = createTestApp(env, SECRET, {
     portal: { signIn: { mode: 'dev', secret: SECRET, audience: 'grantflow' } },
+    directory: createDirectoryView(env.pool, env.config, 'yaml'),
   });
   server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -240,4 +246,28 @@ test('a manual resource: carol, a fulfiller, confirms the grant; as its owner sh
   const done: RequestView = await env.view(id);
   expect(done.timeline.some((t) => t.actor === 'carol' && /revok/.test(t.event))).toBe(true);
   expect(cspViolations).toEqual([]);
+});
+
+test('bob hands his approvals to carol from his inbox page and takes them back; naming himself is refused', async () => {
+  const bob = await phone('bob');
+  await bob.getByRole('link', { name: 'Approvals' }).click();
+  const card = bob.getByRole('region', { name: 'While you are away' });
+  await card.getByText('no delegation is set').waitFor();
+  const until = new Date(Date.now() + 3 * 86_400_000).toISOString().slice(0, 10);
+
+  await card.getByLabel(/Hand my approvals to/).fill('bob');
+  await card.getByLabel('Until (inclusive)').fill(until);
+  await card.getByRole('button', { name: 'Set delegation' }).click();
+  await card.getByText('This id is you: a delegation hands your approvals to someone else.').waitFor();
+  await check(bob, 'journey-delegation-refused-phone');
+
+  await card.getByLabel(/Hand my approvals to/).fill('carol');
+  await card.getByRole('button', { name: 'Set delegation' }).click();
+  await card.getByTestId('delegation').filter({ hasText: 'Your approvals also go to carol until' }).waitFor();
+  expect((await call('bob', 'GET', '/v1/me')).body).toMatchObject({ delegation: { to: 'carol' } });
+  await check(bob, 'journey-delegation-set-phone');
+
+  await card.getByRole('button', { name: 'Clear delegation' }).click();
+  await card.getByText('no delegation is set').waitFor();
+  expect((await call('bob', 'GET', '/v1/me')).body).toMatchObject({ delegation: null });
 });

@@ -3,6 +3,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap, type RequestSummary } from '../api/client';
 import { Badge, Loading, ProblemText, When } from '../components/common';
 import { TaskForms } from '../components/tasks';
+import { DelegationCard } from '../components/delegation';
 import { href } from '../route';
 import { useCatalog } from './Catalog';
 import { LIVE_MS } from './MyRequests';
@@ -33,6 +34,7 @@ export function ApprovalsPage() {
           <InboxItem key={r.id} summary={r} onDecided={setNotice} />
         ))}
       </ul>
+      <DelegationCard />
     </>
   );
 }
