@@ -23,6 +23,7 @@ import { ApiRouter } from './router';
 import type { Slack } from './slack/client';
 import { slackRouter } from './slack/interactions';
 import { registerApprovalRoutes } from './routes/approvals';
+import { registerMeRoutes } from './routes/me';
 import { registerAuditRoutes } from './routes/audit';
 import { registerCatalogRoutes } from './routes/catalog';
 import { registerKpiRoutes } from './routes/kpis';
@@ -133,6 +134,7 @@ export function createApp(deps: AppDeps): Express {
   registerRequestRoutes(api, ctx);
   registerMessageRoutes(api, ctx);
   registerApprovalRoutes(api, ctx);
+  registerMeRoutes(api, ctx, deps.directory);
   registerCatalogRoutes(api, ctx);
   registerPolicyRoutes(api, ctx);
   registerAuditRoutes(api, ctx);

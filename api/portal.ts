@@ -83,10 +83,11 @@ export function connectSources(signIn: PortalSignIn | undefined): string[] {
 
 /**
  * Mirrors authenticatorFromEnv: the portal offers dev sign-in exactly when the API accepts dev tokens (never in
- * production), and OIDC when an issuer is configured and the portal has a client id; otherwise there is no portal.
+ * production), and OIDC when an issuer is configured (with or without an explicit key set URL) and the portal has a
+ * client id; otherwise there is no portal.
  */
 export function portalSignInFromEnv(env: ApiEnv): PortalSignIn | undefined {
-  if (env.OIDC_ISSUER && env.OIDC_JWKS_URL) {
+  if (env.OIDC_ISSUER) {
     if (!env.GRANTFLOW_PORTAL_CLIENT_ID) return undefined;
     return {
       mode: 'oidc',

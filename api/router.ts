@@ -34,7 +34,7 @@ interface Answer {
 }
 
 export interface Route<P extends Schema, Q extends Schema, B extends Schema> {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'put' | 'delete';
   /** Express syntax (`/v1/requests/:id`); the OpenAPI path is derived from it. */
   path: string;
   operationId: string;

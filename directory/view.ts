@@ -1,6 +1,8 @@
 import type pg from 'pg';
 import type { Config } from '../domain/config';
 import type { DirectorySource } from './records';
+import type { Directory } from '../domain/model';
+import { ownDelegations, type OwnDelegation } from './delegations';
 import { currentVersion, loadDirectory } from './store';
 
 /** The configuration with the directory as PostgreSQL holds it now; what activities and the API evaluate against. */
@@ -20,7 +22,7 @@ export function createDirectoryView(pool: pg.Pool, base: Config, source: Directo
   const load = async () => {
     const version = await currentVersion(pool);
     if (cached && cached.version === version) return cached;
-    const directory = await loadDirectory(pool, source);
+    const directory = withOwnDelegations(await loadDirectory(pool, source), await ownDelegations(pool));
     const config: Config = { ...base, directory, users: new Map(directory.users.map((u) => [u.id, u])) };
     const next = { version, config };
     if (!cached || cached.version < version) cached = next;
@@ -34,5 +36,18 @@ export function createDirectoryView(pool: pg.Pool, base: Config, source: Directo
       loading ??= load().finally(() => (loading = undefined));
       return (await loading).config;
     },
+  };
+}
+
+/** A person's own delegation (or their clearing of one) wins over the one their directory source reports. */
+function withOwnDelegations(directory: Directory, own: ReadonlyMap<string, OwnDelegation>): Directory {
+  if (own.size === 0) return directory;
+  return {
+    users: directory.users.map((u) => {
+      if (!own.has(u.id)) return u;
+      const { delegation: _source, ...rest } = u;
+      const chosen = own.get(u.id);
+      return chosen ? { ...rest, delegation: chosen } : rest;
+    }),
   };
 }

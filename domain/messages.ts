@@ -7,8 +7,20 @@ import { z } from 'zod';
 export const actorId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,99}$/, 'must be a directory user id');
 const comment = z.string().trim().max(2000);
 
+/**
+ * Where a person made a decision (the portal, a chat app, the API directly), for the audit trail. Not the transport
+ * (update or signal), which the workflow knows itself. Optional, so messages without it stay valid; a worker built
+ * before this field refuses it (the schema is strict), so senders add it only once every worker has this schema.
+ */
+export const decisionChannel = z.enum(['api', 'slack', 'portal']);
+
 export const decisionMessage = z
-  .object({ approver: actorId, decision: z.enum(['approve', 'deny']), comment: comment.optional() })
+  .object({
+    approver: actorId,
+    decision: z.enum(['approve', 'deny']),
+    comment: comment.optional(),
+    via: decisionChannel.optional(),
+  })
   .strict();
 export const actorMessage = z.object({ by: actorId, reason: comment.optional() }).strict();
 /** The longest extension any request takes, whatever its catalog says: ten years. The API refuses longer first. */

@@ -2,7 +2,9 @@
  * A real OpenID provider (`oidc-provider`) for the OIDC tests, run as a child process because the library is
  * ESM-only. It issues JWT access tokens for the resource `urn:grantflow` (audience `grantflow`) through the
  * authorization code flow with PKCE; logging in takes the `login_hint` as the account, so a test signs in as anyone
- * without a form. Accounts, client, resource and the signing keys (private JWKs) come from the parent in
+ * without a form. Without a hint it shows a login page with one button per account, for a browser to press. A
+ * public client (the portal: no secret, PKCE, CORS from its origin, RP-initiated logout) is added when the parent
+ * names one. Accounts, client, resource and the signing keys (private JWKs) come from the parent in
  * IDP_SETTINGS (test/helpers/oidc.ts); the keys are replaced on a `rotate` message without restarting the server,
  * as a provider rotating its keys does.
  *
@@ -18,12 +20,14 @@ interface Settings {
   /** By account id (the provider's `sub`): the claims it puts into tokens. */
   accounts: Record<string, Record<string, string | boolean>>;
   client: { id: string; secret: string; redirectUri: string };
+  /** A browser application signing in with PKCE alone; `redirectUri` is also where it lands after logout. */
+  publicClient?: { id: string; redirectUri: string };
   resource: string;
   audience: string;
 }
 
 const settings = JSON.parse(process.env.IDP_SETTINGS ?? '{}') as Settings;
-const { accounts, client, resource } = settings;
+const { accounts, client, publicClient, resource } = settings;
 
 function configuration(keys: JWK[]): Configuration {
   return {
@@ -36,7 +40,22 @@ function configuration(keys: JWK[]): Configuration {
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_post',
       },
+      ...(publicClient
+        ? [
+            {
+              client_id: publicClient.id,
+              redirect_uris: [publicClient.redirectUri],
+              post_logout_redirect_uris: [publicClient.redirectUri],
+              grant_types: ['authorization_code'],
+              response_types: ['code' as const],
+              token_endpoint_auth_method: 'none' as const,
+            },
+          ]
+        : []),
     ],
+    // The browser calls the token endpoint from the portal's origin: allowed for a public client's own origin only.
+    clientBasedCORS: (_ctx, origin, c) =>
+      c.clientAuthMethod === 'none' && c.redirectUris?.some((uri) => new URL(uri).origin === origin) === true,
     jwks: { keys },
     pkce: { required: () => true },
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'] },
@@ -88,11 +107,35 @@ const server = http.createServer((req, res) => {
   void provider.callback()(req, res);
 });
 
-/** Signs in as the login hint and grants every requested scope, then hands back to the provider. */
+async function formField(req: http.IncomingMessage, name: string): Promise<string | undefined> {
+  let body = '';
+  for await (const chunk of req) body += String(chunk);
+  return new URLSearchParams(body).get(name) ?? undefined;
+}
+
+function loginPage(res: http.ServerResponse): void {
+  const buttons = Object.entries(accounts)
+    .map(([id, claims]) => `<button name="account" value="${id}">${String(claims.preferred_username)} (${id})</button>`)
+    .join('');
+  res.setHeader('content-type', 'text/html; charset=utf-8');
+  res.end(
+    `<!doctype html><html lang="en"><title>Test provider</title><h1>Sign in</h1><form method="post">${buttons}</form>`,
+  );
+}
+
+/**
+ * Signs in as the login hint (or the account pressed on the login page) and grants every requested scope, then
+ * hands back to the provider.
+ */
 async function login(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const current = provider;
   const details = await current.interactionDetails(req, res);
-  const accountId = String(details.params.login_hint ?? '');
+  const hint = details.params.login_hint;
+  if (hint === undefined && req.method === 'GET') {
+    loginPage(res);
+    return;
+  }
+  const accountId = hint === undefined ? ((await formField(req, 'account')) ?? '') : String(hint);
   if (!accounts[accountId]) {
     await current.interactionFinished(req, res, { error: 'access_denied', error_description: 'unknown account' });
     return;

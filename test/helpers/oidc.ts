@@ -51,8 +51,16 @@ function next<T>(child: ChildProcess, type: string): Promise<T> {
   });
 }
 
-export async function startIdp(keys: JWK[]): Promise<Idp> {
-  const settings = { keys, accounts: idpAccounts, client, resource: 'urn:grantflow', audience: OIDC_AUDIENCE };
+/** `publicClient`: a browser application (the portal) that signs in with PKCE and no secret. */
+export async function startIdp(keys: JWK[], publicClient?: { id: string; redirectUri: string }): Promise<Idp> {
+  const settings = {
+    keys,
+    accounts: idpAccounts,
+    client,
+    publicClient,
+    resource: 'urn:grantflow',
+    audience: OIDC_AUDIENCE,
+  };
   const child = fork(path.join(__dirname, 'oidc-idp.mts'), [], {
     execArgv: ['--import', 'tsx'],
     env: { ...process.env, IDP_SETTINGS: JSON.stringify(settings), NODE_ENV: 'test' },

@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { z } from 'zod';
+import { PORTAL_DIST } from '../../api/portal';
 import { apiEnvSchema, workerEnvSchema } from '../../platform/env';
 import { searchAttributeKeys } from '../../workflows/search-attributes';
 
@@ -442,5 +443,22 @@ describe('Dockerfile', () => {
   it('keeps host node_modules and local secrets out of the build context', () => {
     const ignored = read('.dockerignore').split(/\r?\n/);
     expect(ignored).toEqual(expect.arrayContaining(['node_modules', '.env', '.git']));
+  });
+
+  it('builds the portal in a stage of its own and puts only its web/dist where the API serves it from', () => {
+    const stages = stageStarts.map((start, i) => instructions.slice(start, stageStarts[i + 1]));
+    const portal = stages.find((stage) => stage.some((line) => /^RUN\s.*\bvite build web\b/.test(line)));
+    const name = portal?.[0]?.match(/\sAS\s+(\S+)$/i)?.[1];
+    expect(name).toBeDefined();
+    // A type error in the portal stops the image build, as it stops npm test.
+    expect(portal?.some((line) => /^RUN\s.*\btsc -p web\b/.test(line))).toBe(true);
+    expect(finalStage).toContain(`COPY --from=${name} /app/web/dist ./web/dist`);
+    // After the sources, so nothing the context holds can replace it; the context holds no local build anyway.
+    const copySources = finalStage.indexOf('COPY . .');
+    expect(copySources).toBeGreaterThan(-1);
+    expect(finalStage.indexOf(`COPY --from=${name} /app/web/dist ./web/dist`)).toBeGreaterThan(copySources);
+    expect(read('.dockerignore').split(/\r?\n/)).toContain('web/dist');
+    expect(finalStage).toContain('WORKDIR /app');
+    expect(path.relative(root, PORTAL_DIST)).toBe(path.join('web', 'dist'));
   });
 });

@@ -54,6 +54,10 @@ describe('portal sign-in modes', () => {
       audience: 'grantflow',
       scope: 'openid profile email',
     });
+    // An issuer found by discovery alone (no key set URL) is OIDC too: never the dev picker beside an OIDC API.
+    const discovered = { OIDC_ISSUER: 'http://127.0.0.1:4000', GRANTFLOW_PORTAL_CLIENT_ID: 'portal' };
+    expect(portalSignInFromEnv(env(discovered))).toMatchObject({ mode: 'oidc', issuer: 'http://127.0.0.1:4000' });
+    expect(portalSignInFromEnv(env({ OIDC_ISSUER: 'http://127.0.0.1:4000' }))).toBeUndefined();
   });
 
   test('OIDC mode has no dev-token endpoint, and its CSP lets the page reach the issuer only', async () => {

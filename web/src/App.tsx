@@ -1,6 +1,7 @@
 import { useEffect, useRef, useSyncExternalStore } from 'react';
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { currentSession, signOut, subscribe } from './auth/session';
+import { endProviderSession } from './auth/oidc';
 import { href, useRoute, type Route } from './route';
 import { SignIn, type PortalConfig } from './pages/SignIn';
 import { CatalogPage } from './pages/Catalog';
@@ -39,10 +40,14 @@ export function App() {
       </main>
     );
   }
-  return <Shell userId={session.userId} />;
+  const leave = () => {
+    const ended = signOut();
+    if (ended && config.data?.mode === 'oidc') void endProviderSession(config.data, ended.idToken);
+  };
+  return <Shell userId={session.userId} onSignOut={leave} />;
 }
 
-function Shell({ userId }: { userId: string }) {
+function Shell({ userId, onSignOut }: { userId: string; onSignOut: () => void }) {
   const route = useRoute();
   const current = route.page === 'request' ? 'requests' : route.page === 'new' ? 'catalog' : route.page;
   const main = useRef<HTMLElement>(null);
@@ -70,7 +75,7 @@ function Shell({ userId }: { userId: string }) {
         </nav>
         <span className="who">
           <span data-testid="signed-in-as">{userId}</span>
-          <button type="button" className="link" onClick={signOut}>
+          <button type="button" className="link" onClick={onSignOut}>
             Sign out
           </button>
         </span>

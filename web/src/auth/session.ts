@@ -1,58 +1,46 @@
 /**
- * The signed-in person's bearer token, kept in sessionStorage: it survives a reload of this tab and dies with it,
- * and no other tab or site can read it. React components follow it through useSyncExternalStore.
+ * The signed-in person's bearer token, held in this page's memory only: no storage any script, extension or other
+ * tab could read it from, and it dies with the page (a reload signs in again, which the identity provider's own
+ * session makes one redirect). React components follow it through useSyncExternalStore.
  */
-const KEY = 'grantflow.session';
-
 export interface Session {
   token: string;
+  /** The directory id the API resolved the token to (GET /v1/me), not a claim decoded here. */
   userId: string;
+  /** Kept only to end the identity provider's session on sign-out (OIDC mode). */
+  idToken?: string;
 }
 
 const listeners = new Set<() => void>();
-let cached: Session | null | undefined;
+let current: Session | null = null;
 
 export function currentSession(): Session | null {
-  if (cached === undefined) {
-    try {
-      cached = JSON.parse(sessionStorage.getItem(KEY) ?? 'null') as Session | null;
-    } catch {
-      cached = null;
-    }
-  }
-  return cached;
+  return current;
 }
 
 export function currentToken(): string | undefined {
-  return currentSession()?.token;
+  return current?.token;
 }
 
-export function signIn(token: string): void {
-  cached = { token, userId: subjectOf(token) };
-  sessionStorage.setItem(KEY, JSON.stringify(cached));
+/** Asks the API who the token is: the portal shows and acts as whoever the API says, never what it decodes. */
+export async function signIn(token: string, idToken?: string): Promise<void> {
+  const res = await fetch('/v1/me', { headers: { Authorization: `Bearer ${token}` } });
+  const body = (await res.json().catch(() => ({}))) as { id?: string; detail?: string };
+  if (!res.ok || !body.id) throw new Error(body.detail ?? `The API refused the sign-in (${res.status}).`);
+  current = { token, userId: body.id, ...(idToken && { idToken }) };
   listeners.forEach((l) => l());
 }
 
-export function signOut(): void {
-  if (currentSession() === null) return;
-  cached = null;
-  sessionStorage.removeItem(KEY);
+/** Forgets the token; returns the session that ended, for the identity provider's sign-out. */
+export function signOut(): Session | null {
+  const ended = current;
+  if (ended === null) return null;
+  current = null;
   listeners.forEach((l) => l());
+  return ended;
 }
 
 export function subscribe(listener: () => void): () => void {
   listeners.add(listener);
   return () => listeners.delete(listener);
-}
-
-/** Only for display: who the token says we are. The API verifies the token; the portal trusts nothing it decodes. */
-function subjectOf(token: string): string {
-  try {
-    const payload = token.split('.')[1] ?? '';
-    const json = atob(payload.replace(/-/g, '+').replace(/_/g, '/'));
-    const sub = (JSON.parse(json) as { sub?: unknown }).sub;
-    return typeof sub === 'string' ? sub : 'unknown';
-  } catch {
-    return 'unknown';
-  }
 }

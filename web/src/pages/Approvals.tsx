@@ -2,6 +2,8 @@ import { useState } from 'react';
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, unwrap, type RequestSummary } from '../api/client';
 import { Badge, Loading, ProblemText, When } from '../components/common';
+import { TaskForms } from '../components/tasks';
+import { DelegationCard } from '../components/delegation';
 import { href } from '../route';
 import { useCatalog } from './Catalog';
 import { LIVE_MS } from './MyRequests';
@@ -18,7 +20,9 @@ export function ApprovalsPage() {
   return (
     <>
       <h1 tabIndex={-1}>Approvals</h1>
-      <p className="muted">Requests waiting on your decision, including those delegated to you.</p>
+      <p className="muted">
+        Requests waiting on your decision, review or manual fulfilment, including those delegated to you.
+      </p>
       <p role="status" className="ok">
         {notice ?? ''}
       </p>
@@ -30,6 +34,7 @@ export function ApprovalsPage() {
           <InboxItem key={r.id} summary={r} onDecided={setNotice} />
         ))}
       </ul>
+      <DelegationCard />
     </>
   );
 }
@@ -84,6 +89,7 @@ function InboxItem({ summary, onDecided }: { summary: RequestSummary; onDecided:
         {holdings.data ? holdings.data.items.map((h) => h.entitlement).join(', ') || 'nothing you can see' : '…'}
       </p>
       {open && <DecisionForm requestId={summary.id} stage={open.name} onDecided={onDecided} />}
+      {view && <TaskForms view={view} offerRevoke={false} onDone={onDecided} />}
     </li>
   );
 }

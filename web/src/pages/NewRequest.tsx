@@ -150,11 +150,11 @@ function RequestForm({ entitlement }: { entitlement: Entitlement }) {
               <p id="bg-text">
                 You get {entitlement.id} now without approval. This opens a post-incident review
                 {review
-                  ? ` by ${review.approvers.map((a) => a.name).join(', ')} (${review.quorum}), due within ${readableDuration(review.deadline)}`
-                  : ''}
-                , and security is alerted.
+                  ? ` by ${review.approvers.map((a) => a.name).join(', ')} (${review.quorum}), due within ${readableDuration(review.deadline)}, and security is alerted.`
+                  : ' (finding out who reviews it…).'}
               </p>
-              <button type="submit" className="danger">
+              {/* Nobody confirms a review they have not been told about: wait for the preview to name it. */}
+              <button type="submit" className="danger" disabled={!review}>
                 Yes, invoke break-glass
               </button>{' '}
               <button type="button" onClick={() => setConfirming(false)}>

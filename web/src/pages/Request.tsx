@@ -4,6 +4,7 @@ import { api, unwrap, type RequestView } from '../api/client';
 import { Badge, Countdown, Loading, ProblemText, When, readableDuration } from '../components/common';
 import { LIVE_MS } from './MyRequests';
 import { DecisionForm } from './Approvals';
+import { TaskForms } from '../components/tasks';
 
 const SETTLED = new Set(['rejected', 'denied', 'timed_out', 'cancelled', 'expired', 'revoked']);
 
@@ -103,7 +104,24 @@ function RequestDetails({ view, userId }: { view: RequestView; userId: string })
           </ol>
         </section>
       )}
+      {view.breakGlass && (
+        <p className="confirm" data-testid="break-glass-warning">
+          <strong>Break-glass access:</strong> granted without approval
+          {view.review?.status === 'open'
+            ? `; ${view.review.approvers.join(', ') || 'security'} will review it after the incident`
+            : view.reviewState && view.reviewState !== 'pending'
+              ? `; reviewed and ${view.reviewState}${view.review?.reviewedBy ? ` by ${view.review.reviewedBy}` : ''}`
+              : '; a post-incident review follows'}
+          {view.review?.status === 'open' && view.review.deadlineAt && (
+            <>
+              , due <Countdown to={view.review.deadlineAt} />
+            </>
+          )}
+          .
+        </p>
+      )}
       {open && <DecisionForm requestId={view.id} stage={open.name} onDecided={setNotice} />}
+      <TaskForms view={view} offerRevoke={!mine} onDone={setNotice} />
       <p role="status" className="ok">
         {notice ?? ''}
       </p>

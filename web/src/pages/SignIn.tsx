@@ -26,7 +26,7 @@ function DevPicker({ users }: { users: { id: string; name: string; groups: strin
     });
     const body = (await res.json().catch(() => ({}))) as { token?: string; detail?: string };
     if (!res.ok || !body.token) setError(body.detail ?? `Sign-in failed (${res.status}).`);
-    else signIn(body.token);
+    else await signIn(body.token).catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)));
   };
   return (
     <>
@@ -55,7 +55,7 @@ function OidcSignIn({ settings }: { settings: OidcSettings }) {
   useEffect(() => {
     if (!isCallback()) return;
     finishSignIn(settings)
-      .then(signIn)
+      .then(({ accessToken, idToken }) => signIn(accessToken, idToken))
       .catch((err: unknown) => setError(err instanceof Error ? err.message : String(err)))
       .finally(() => setBusy(false));
   }, [settings]);
