@@ -50,7 +50,7 @@ export interface paths {
         };
         /**
          * The full view of a request
-         * @description Answered by the workflow itself; when Temporal cannot be reached, or no longer keeps a closed request, by the last view it projected to PostgreSQL.
+         * @description The view as the workflow last wrote it (every accepted decision or change is written before its answer), so it holds when Temporal cannot be reached or no longer keeps a closed request.
          */
         get: operations["getRequest"];
         put?: never;
