@@ -244,6 +244,7 @@ const decisionSchema = z.object({
   comment: z.string().optional(),
   at: z.string(),
   via: z.enum(['update', 'signal']),
+  channel: z.enum(['api', 'slack', 'portal']).optional(),
 });
 const stageStatusSchema = z.enum(['waiting', 'open', 'approved', 'denied', 'timed_out', 'cancelled']);
 const stageSchema = z

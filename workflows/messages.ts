@@ -8,6 +8,8 @@ export interface DecisionInput {
   approver: string;
   decision: 'approve' | 'deny';
   comment?: string;
+  /** Where the person decided (domain/messages.ts decisionChannel), for the audit trail. */
+  via?: 'api' | 'slack' | 'portal';
 }
 export interface DecisionResult {
   outcome: 'recorded';
@@ -87,6 +89,8 @@ export interface Decision {
   comment?: string;
   at: string;
   via: 'update' | 'signal';
+  /** Where the person decided: the API, Slack or the portal (absent for an operator's signal). */
+  channel?: 'api' | 'slack' | 'portal';
 }
 
 export interface StageView {

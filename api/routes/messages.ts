@@ -95,7 +95,12 @@ export function registerMessageRoutes(api: ApiRouter, ctx: AppContext): void {
     body: decisionInput,
     result: decisionResultSchema,
     update: decideUpdate,
-    input: (caller, body) => ({ approver: caller.id, decision: body.decision, comment: body.comment }),
+    input: (caller, body) => ({
+      approver: caller.id,
+      decision: body.decision,
+      comment: body.comment,
+      via: 'api' as const,
+    }),
   });
   route({
     message: 'cancel',

@@ -131,7 +131,7 @@ async function handle(ctx: AppContext, slack: Slack, payload: Payload): Promise<
         ctx.workflows.update(
           id.data,
           decideUpdate,
-          { approver: caller.id, decision },
+          { approver: caller.id, decision, via: 'slack' as const },
           `decide:${caller.id}:slack:${payload.trigger_id ?? randomUUID()}`,
         ),
       'slack',

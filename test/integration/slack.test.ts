@@ -197,7 +197,7 @@ describe('Slack approvals', () => {
     );
     expect((await send(click('UBOB', 'approve', read.id))).status).toBe(200);
     const active = await env.waitFor(read.id, (v) => v.status === 'active');
-    expect(active.stages[0]?.decisions.map((d) => d.approver)).toEqual(['bob']);
+    expect(active.stages[0]?.decisions.map((d) => [d.approver, d.channel])).toEqual([['bob', 'slack']]);
     const events = await until(
       () => audit(read.id),
       (all) => all.some((e) => e.action === 'decided_in_chat'),
@@ -205,6 +205,10 @@ describe('Slack approvals', () => {
     expect(events.find((e) => e.action === 'decided_in_chat')).toMatchObject({
       actor: 'bob',
       data: { via: 'slack', slackUser: 'UBOB', decision: 'approve' },
+    });
+    expect(events.find((e) => e.action === 'decision_recorded')).toMatchObject({
+      actor: 'bob',
+      data: expect.objectContaining({ via: 'update', channel: 'slack' }),
     });
 
     const updated = await syncUntil(

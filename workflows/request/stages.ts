@@ -132,6 +132,7 @@ export function applyDecision(
     comment: input.comment,
     at: new Date(now).toISOString(),
     via,
+    ...(input.via && { channel: input.via }),
   });
   record(s, now, 'decision_recorded', input.approver, {
     round,
@@ -139,6 +140,7 @@ export function applyDecision(
     decision: input.decision,
     comment: input.comment,
     via,
+    ...(input.via && { channel: input.via }),
   });
   const approvals = stage.decisions.filter((d) => d.decision === 'approve').length;
   // One denial settles the stage: access needs every stage's consent.

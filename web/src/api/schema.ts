@@ -568,6 +568,8 @@ export interface components {
                     at: string;
                     /** @enum {string} */
                     via: "update" | "signal";
+                    /** @enum {string} */
+                    channel?: "api" | "slack" | "portal";
                 }[];
                 remindersSent?: number;
                 openedAt?: string;
@@ -638,6 +640,8 @@ export interface components {
                 at: string;
                 /** @enum {string} */
                 via: "update" | "signal";
+                /** @enum {string} */
+                channel?: "api" | "slack" | "portal";
             }[];
             remindersSent?: number;
             openedAt?: string;
@@ -831,6 +835,8 @@ export interface components {
                     at: string;
                     /** @enum {string} */
                     via: "update" | "signal";
+                    /** @enum {string} */
+                    channel?: "api" | "slack" | "portal";
                 }[];
                 remindersSent?: number;
                 openedAt?: string;
