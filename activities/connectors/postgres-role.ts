@@ -48,6 +48,14 @@ export function postgresRoleConnector(config: ConnectorConfigOf<'postgres-role'>
         }
         if (!(await roleExists(client, grant.beneficiary))) {
           await client.query(`CREATE ROLE ${pg.escapeIdentifier(grant.beneficiary)} NOLOGIN`);
+        } else if (await sharedRole(client, grant.beneficiary)) {
+          // A person's id that names a group role (or a built-in one) would hand the access to all its members.
+          throw ApplicationFailure.nonRetryable(
+            `The role "${grant.beneficiary}" on the database of ${config.connectionEnv} is shared by other roles ` +
+              `(or built in), so granting to it would give ${grant.target} to all of them; rename that role, or ` +
+              'give the person a directory id of their own.',
+            'ConnectorMisconfigured',
+          );
         }
         if (!(await isMember(client, grant.beneficiary, grant.target))) {
           await client.query(`GRANT ${pg.escapeIdentifier(grant.target)} TO ${pg.escapeIdentifier(grant.beneficiary)}`);
@@ -71,6 +79,16 @@ export function postgresRoleConnector(config: ConnectorConfigOf<'postgres-role'>
       return withTarget(grant.beneficiary, grant.target, (client) => isMember(client, grant.beneficiary, grant.target));
     },
   };
+}
+
+/** A role that other roles are members of, or one of PostgreSQL's own (pg_*): never a single person's. */
+async function sharedRole(client: pg.Client, role: string): Promise<boolean> {
+  const { rows } = await client.query<{ shared: boolean }>(
+    `SELECT $1 LIKE 'pg\\_%' OR EXISTS (
+       SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = $1) AS shared`,
+    [role],
+  );
+  return rows[0]?.shared ?? true;
 }
 
 async function roleExists(client: pg.Client, role: string): Promise<boolean> {

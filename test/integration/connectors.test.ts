@@ -97,6 +97,25 @@ describe('postgres-role connector', () => {
     expect(await isRoleMember(analytics, input.grant.beneficiary, 'analytics_read')).toBe(true);
   });
 
+  test('a directory id that names a group role is refused: its members would get the access (defect 12)', async () => {
+    const group = `team_${randomBytes(3).toString('hex')}`;
+    const member = `${group}_member`;
+    created.push(member, group);
+    await analytics.query(`CREATE ROLE ${pg.escapeIdentifier(group)} NOLOGIN`);
+    await analytics.query(`CREATE ROLE ${pg.escapeIdentifier(member)} NOLOGIN IN ROLE ${pg.escapeIdentifier(group)}`);
+    const input = grantOf(config, { beneficiary: group });
+    await expect(connectorFor(config).grant(input)).rejects.toMatchObject({
+      type: 'ConnectorMisconfigured',
+      nonRetryable: true,
+      message: expect.stringContaining('shared by other roles'),
+    });
+    expect(await isRoleMember(analytics, member, 'analytics_read')).toBe(false);
+    // PostgreSQL's own roles are never a person's either.
+    await expect(connectorFor(config).grant(grantOf(config, { beneficiary: 'pg_monitor' }))).rejects.toMatchObject({
+      type: 'ConnectorMisconfigured',
+    });
+  });
+
   test('a target role that does not exist fails without retrying', async () => {
     const input = grantOf(config, { target: 'no_such_role' });
     await expect(connectorFor(config).grant(input)).rejects.toMatchObject({
