@@ -19,6 +19,7 @@ export function openApiDocument(registry: OpenAPIRegistry): ReturnType<OpenApiGe
       { name: 'catalog', description: 'What can be requested.' },
       { name: 'audit', description: 'The hash-chained audit trail.' },
       { name: 'kpis', description: 'Process figures.' },
+      { name: 'reviews', description: 'Access reviews: campaigns, the reviewer inbox, decisions, evidence.' },
       { name: 'ops', description: 'Health, readiness, metrics, this document.' },
     ],
   });

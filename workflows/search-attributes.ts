@@ -10,6 +10,9 @@ export const riskLevelKey = defineSearchAttributeKey('GrantflowRiskLevel', 'KEYW
 export const pendingApproversKey = defineSearchAttributeKey('GrantflowPendingApprovers', 'KEYWORD_LIST');
 export const breakGlassKey = defineSearchAttributeKey('GrantflowBreakGlass', 'BOOL');
 export const expiresAtKey = defineSearchAttributeKey('GrantflowExpiresAt', 'DATETIME');
+/** Access reviews: the campaign's definition id and its phase (domain/campaign.ts campaignStatusSchema). */
+export const campaignKey = defineSearchAttributeKey('GrantflowCampaign', 'KEYWORD');
+export const campaignStatusKey = defineSearchAttributeKey('GrantflowCampaignStatus', 'KEYWORD');
 
 export const searchAttributeKeys = [
   statusKey,
@@ -21,4 +24,6 @@ export const searchAttributeKeys = [
   pendingApproversKey,
   breakGlassKey,
   expiresAtKey,
+  campaignKey,
+  campaignStatusKey,
 ];
