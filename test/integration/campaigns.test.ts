@@ -4,6 +4,8 @@ import { signDevToken } from '../../api/auth';
 import { syncCampaignSchedules } from '../../api/campaign-schedules';
 import type { EvidenceBody } from '../../api/campaign-schemas';
 import { parseCampaigns, type CampaignDefinitions } from '../../domain/campaign';
+import { accessReviewCampaign } from '../../workflows';
+import type { CampaignArgs } from '../../workflows/campaign/messages';
 import { revokeUpdate, workflowIdFor } from '../../workflows/messages';
 import { createTestApp } from '../helpers/api';
 import { hasRole, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
@@ -16,6 +18,8 @@ const SECRET = 'campaigns-test-secret-0123456789';
 const tag = uniqueId('c').replace(/[^a-z0-9-]/g, '');
 const group = `rv-${tag}`;
 const guardGroup = `rvg-${tag}`;
+const carryGroup = `rvc-${tag}`;
+const eve = `eve-${tag}`;
 const [ann, ben, cat, dan] = ['ann', 'ben', 'cat', 'dan'].map((n) => `${n}-${tag}`) as [string, string, string, string];
 const [gus, gwen, owner] = ['gus', 'gwen', 'own'].map((n) => `${n}-${tag}`) as [string, string, string];
 const role = (user: string) => hasRole(user, 'analytics_read');
@@ -40,6 +44,7 @@ beforeAll(async () => {
         ...[ann, ben, cat, dan].map((id) => person(id, [group])),
         person(gus, [guardGroup]),
         person(gwen, [guardGroup]),
+        person(eve, [carryGroup]),
         // The guard campaign's reviewer, away: their reviews go to gwen, who holds one of the items herself.
         person(owner, [], { delegation: { to: gwen, until: '2099-01-01T00:00:00Z' } }),
       );
@@ -85,7 +90,7 @@ beforeAll(async () => {
     env.config,
   );
   app = createTestApp(env, SECRET, { campaigns: definitions });
-  await Promise.all([ann, ben, cat, dan, gus, gwen].map(grant));
+  await Promise.all([ann, ben, cat, dan, gus, gwen, eve].map(grant));
 });
 afterAll(async () => {
   await env?.client.schedule
@@ -274,4 +279,30 @@ test('the guard holds a default that would revoke everything until security answ
     ['keep', 'kept'],
   ]);
   expect(evidence.campaign.guard).toMatchObject({ confirmedBy: 'dave', apply: false });
+});
+
+test('the campaign continues as new on timers and pages, carrying its state whole', async () => {
+  const base = definitions.byId.get(`quarterly-${tag}`) as CampaignArgs['definition'];
+  // Reminders every second force continue-as-new past a history of 12 events.
+  const definition = {
+    ...base,
+    scope: { ...base.scope, groups: [carryGroup] },
+    id: `can-${tag}`,
+    duration: 'PT5S',
+    reminders: ['PT1S', 'PT2S', 'PT3S'],
+    default: 'keep' as const,
+  };
+  delete (definition as Partial<typeof definition>).escalateAfter;
+  const id = `campaign-can-${tag}-${uniqueId('x')}`;
+  const handle = await env.client.workflow.start(accessReviewCampaign, {
+    workflowId: id,
+    taskQueue: env.taskQueue,
+    args: [{ definition, startedBy: 'dave', historyLimit: 12 }],
+  });
+  const state = await handle.result();
+  expect(state).toMatchObject({ status: 'closed', remindersSent: 3, items: 1 });
+  // The last run is not the first: the history was cut and the state carried.
+  expect((await env.client.workflow.getHandle(id).describe()).runId).not.toBe(handle.firstExecutionRunId);
+  const evidence = (await get('dave', `/v1/campaigns/${id}/evidence`)).body as EvidenceBody;
+  expect(evidence.items.map((i) => [i.holder, i.outcome])).toEqual([[eve, 'kept']]);
 });
