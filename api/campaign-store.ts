@@ -56,7 +56,8 @@ export function createCampaignStore(pool: pg.Pool, keyring: AuditKeyring) {
       `SELECT i.*, c.name AS campaign_name, c.due_at FROM campaign_items i
          JOIN campaigns c ON c.id = i.campaign_id
          JOIN requests r ON r.id = i.request_id
-        WHERE c.status = 'open' AND i.reviewers && $1::text[] AND i.holder <> $2 AND r.status = 'active'
+        WHERE c.status = 'open' AND i.outcome = 'pending' AND i.reviewers && $1::text[] AND i.holder <> $2
+          AND r.status = 'active'
           AND ($3::text IS NULL OR i.campaign_id = $3) AND ($4 OR i.decision IS NULL) AND i.id > $5
         ORDER BY i.id LIMIT $6`,
       [as, caller, q.campaign ?? null, q.all, q.after ?? '0', q.limit + 1],

@@ -270,7 +270,8 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(out, 'latest.md'), md);
     process.stdout.write(md);
   } finally {
-    worker.shutdown();
+    // SIGINT/SIGTERM stop the worker by themselves.
+    if (worker.getState() === 'RUNNING') worker.shutdown();
     await running;
     await native.close();
     await connection.close();
