@@ -7,6 +7,7 @@ import { evaluate, personOf, sodCircle } from '../domain/policy';
 import type { Logger } from '../platform/logger';
 import { createAuditLog } from './audit';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './audit-settings';
+import { createCampaignActivities, type CampaignActivities } from './campaign';
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
 import { withConnectorLease } from './lease';
@@ -37,7 +38,7 @@ export interface ActivityDeps {
   auditSettings?: AuditSettings;
 }
 
-export function createActivities(deps: ActivityDeps): Activities {
+export function createActivities(deps: ActivityDeps): Activities & CampaignActivities {
   const { pool, config, log } = deps;
   const env: Record<string, string | undefined> = { ...process.env };
   for (const [name, value] of Object.entries(deps.env ?? {})) if (typeof value === 'string') env[name] = value;
@@ -208,6 +209,7 @@ export function createActivities(deps: ActivityDeps): Activities {
 
   return {
     ...bookkeepingActivities,
+    ...createCampaignActivities({ ...deps, keyring: auditSettings.keyring, notifier }),
     async notify(notification) {
       await notifier.notify(notification);
     },

@@ -7,6 +7,7 @@ import { pinoHttp } from 'pino-http';
 import type pg from 'pg';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../domain';
+import type { CampaignDefinitions } from '../domain/campaign';
 import type { DirectoryView } from '../directory/view';
 import { createAuditLog } from '../activities/audit';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from '../activities/audit-settings';
@@ -25,6 +26,7 @@ import { slackRouter } from './slack/interactions';
 import { registerApprovalRoutes } from './routes/approvals';
 import { registerMeRoutes } from './routes/me';
 import { registerAuditRoutes } from './routes/audit';
+import { registerCampaignRoutes } from './routes/campaigns';
 import { registerCatalogRoutes } from './routes/catalog';
 import { registerKpiRoutes } from './routes/kpis';
 import { registerMessageRoutes } from './routes/messages';
@@ -56,6 +58,8 @@ export interface AppDeps {
   portal?: { signIn: PortalSignIn; distDir?: string };
   /** Slack approvals: the interactivity endpoint at /slack/interactions; without it there is none. */
   slack?: Slack;
+  /** Access-review definitions (campaigns.yaml); without them the campaign routes know no definition. */
+  campaigns?: CampaignDefinitions;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -139,6 +143,11 @@ export function createApp(deps: AppDeps): Express {
   registerPolicyRoutes(api, ctx);
   registerAuditRoutes(api, ctx);
   registerKpiRoutes(api, ctx);
+  registerCampaignRoutes(api, ctx, {
+    definitions: deps.campaigns ?? { version: 'none', byId: new Map() },
+    keyring: auditSettings.keyring,
+    taskQueue: deps.taskQueue,
+  });
   let document: unknown;
   registerOpsRoutes(api, ctx, () => (document ??= openApiDocument(api.registry)));
 

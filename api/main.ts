@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { dispatchLifecycle } from '../directory/lifecycle';
 import { startDirectory } from '../directory/start';
+import { loadCampaigns } from '../platform/campaign-files';
 import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
 import { apiEnvSchema, parseEnv } from '../platform/env';
@@ -9,6 +10,7 @@ import { createLogger } from '../platform/logger';
 import { auditSettingsFromEnv } from '../activities/audit-settings';
 import { describeTemporalSecurity, temporalConnectError, temporalConnectionOptions } from '../platform/temporal';
 import { createApp } from './app';
+import { syncCampaignSchedules } from './campaign-schedules';
 import { authenticatorFromEnv } from './auth';
 import { portalSignInFromEnv } from './portal';
 import { createSlack } from './slack/client';
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
   const env = parseEnv(apiEnvSchema);
   const log = createLogger('api', env.LOG_LEVEL);
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
+  const campaigns = loadCampaigns(env.GRANTFLOW_CONFIG_DIR, config);
   // Before any connection: a missing or bad key stops the process at once, naming the variable.
   const auditSettings = auditSettingsFromEnv(process.env);
   if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
     throw await temporalConnectError(env, err);
   });
   const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+  await syncCampaignSchedules(client, campaigns, env.TEMPORAL_TASK_QUEUE, log);
   const signIn = portalSignInFromEnv(env);
   if (!signIn) log.warn('no portal: OIDC is configured but GRANTFLOW_PORTAL_CLIENT_ID is not');
   const slack =
@@ -65,6 +69,7 @@ async function main(): Promise<void> {
     taskQueue: env.TEMPORAL_TASK_QUEUE,
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,
     auditSettings,
+    campaigns,
     ...(signIn && { portal: { signIn } }),
     ...(slack && { slack }),
   });

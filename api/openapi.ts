@@ -20,6 +20,7 @@ export function openApiDocument(registry: OpenAPIRegistry): ReturnType<OpenApiGe
       { name: 'people', description: 'The caller as the directory knows them, and their delegation while away.' },
       { name: 'audit', description: 'The hash-chained audit trail.' },
       { name: 'kpis', description: 'Process figures.' },
+      { name: 'reviews', description: 'Access reviews: campaigns, the reviewer inbox, decisions, evidence.' },
       { name: 'ops', description: 'Health, readiness, metrics, this document.' },
     ],
   });

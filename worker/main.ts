@@ -10,6 +10,7 @@ import { sweepLifecycle } from '../directory/lifecycle';
 import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
 import { startDirectory } from '../directory/start';
 import { createPool, migrate } from '../platform/db';
+import { loadCampaigns } from '../platform/campaign-files';
 import { loadConfig } from '../platform/config-files';
 import { parseEnv, workerEnvSchema } from '../platform/env';
 import { createLogger } from '../platform/logger';
@@ -22,6 +23,8 @@ async function main(): Promise<void> {
   const log = createLogger('worker', env.LOG_LEVEL);
   installRuntime(log);
   const config = loadConfig(env.GRANTFLOW_CONFIG_DIR);
+  // The API syncs the schedules; the worker checks the same file so a bad campaigns.yaml stops both at start-up.
+  loadCampaigns(env.GRANTFLOW_CONFIG_DIR, config);
   // Before any connection: a missing or bad key stops the process at once, naming the variable.
   const auditSettings = auditSettingsFromEnv(process.env);
   if (env.GRANTFLOW_MIGRATE_ON_START === 'true') await migrate(env.DATABASE_URL, log);

@@ -12,6 +12,9 @@ export const breakGlassKey = defineSearchAttributeKey('GrantflowBreakGlass', 'BO
 export const expiresAtKey = defineSearchAttributeKey('GrantflowExpiresAt', 'DATETIME');
 /** The identity an offboarding is for (its status is in GrantflowStatus as `offboarding_<phase>`). */
 export const identityKey = defineSearchAttributeKey('GrantflowIdentity', 'KEYWORD');
+/** Access reviews: the campaign's definition id and its phase (domain/campaign.ts campaignStatusSchema). */
+export const campaignKey = defineSearchAttributeKey('GrantflowCampaign', 'KEYWORD');
+export const campaignStatusKey = defineSearchAttributeKey('GrantflowCampaignStatus', 'KEYWORD');
 
 export const searchAttributeKeys = [
   statusKey,
@@ -24,4 +27,6 @@ export const searchAttributeKeys = [
   breakGlassKey,
   expiresAtKey,
   identityKey,
+  campaignKey,
+  campaignStatusKey,
 ];
