@@ -565,6 +565,7 @@ export const kpiSchema = z
       timedOut: z.number().int(),
     }),
     timeToFirstDecision: percentiles,
+    timeToApprove: percentiles.describe('Seconds from submission to the last approval, of requests sent to approvers.'),
     timeToAccess: percentiles,
     rates: z.object({
       autoApproval: rate.meta({ description: 'Auto-approved among accepted requests.' }),

@@ -41,6 +41,8 @@ interface Totals {
   first_decision_p90: number | null;
   access_p50: number | null;
   access_p90: number | null;
+  approve_p50: number | null;
+  approve_p90: number | null;
 }
 
 async function kpis(pool: pg.Pool, from: Date, to: Date): Promise<Kpis> {
@@ -65,6 +67,10 @@ async function kpis(pool: pg.Pool, from: Date, to: Date): Promise<Kpis> {
               AS first_decision_p50,
             percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM first_decision_at - submitted_at))
               AS first_decision_p90,
+            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM approved_at - submitted_at))
+              FILTER (WHERE routed) AS approve_p50,
+            percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM approved_at - submitted_at))
+              FILTER (WHERE routed) AS approve_p90,
             percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - submitted_at)) AS access_p50,
             percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - submitted_at)) AS access_p90
        FROM w`,
@@ -98,6 +104,7 @@ async function kpis(pool: pg.Pool, from: Date, to: Date): Promise<Kpis> {
       timedOut: t.timed_out,
     },
     timeToFirstDecision: { p50: seconds(t.first_decision_p50), p90: seconds(t.first_decision_p90) },
+    timeToApprove: { p50: seconds(t.approve_p50), p90: seconds(t.approve_p90) },
     timeToAccess: { p50: seconds(t.access_p50), p90: seconds(t.access_p90) },
     rates: {
       autoApproval: rate(t.auto_approved, t.accepted),

@@ -401,6 +401,7 @@ describe('lists, catalog, audit and KPIs', () => {
     expect(res.body.counts.submitted).toBeGreaterThan(0);
     expect(res.body.counts.autoApproved).toBeGreaterThan(0);
     expect(res.body.timeToFirstDecision.p50).toEqual(expect.any(Number));
+    expect(res.body.timeToApprove.p50).toEqual(expect.any(Number));
     expect(res.body.rates.autoApproval).toBeGreaterThan(0);
     expect(Array.isArray(res.body.backlog.byResource)).toBe(true);
     // A period [from, to) with `to` before `from` is empty (the document says so): nothing in it, not an error.

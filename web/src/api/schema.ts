@@ -1363,6 +1363,11 @@ export interface components {
                 p50: number | null;
                 p90: number | null;
             };
+            /** @description Seconds from submission to the last approval, of requests sent to approvers. */
+            timeToApprove: {
+                p50: number | null;
+                p90: number | null;
+            };
             /** @description Seconds; null when no request got that far. */
             timeToAccess: {
                 p50: number | null;
