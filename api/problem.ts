@@ -37,6 +37,7 @@ export const problemTypes = {
   'unsupported-media-type': { status: 415, title: 'The body must be application/json' },
   'invalid-request': { status: 422, title: 'The request does not fit the catalog' },
   'extension-too-long': { status: 422, title: 'The extension is too long' },
+  'invalid-delegation': { status: 422, title: 'The delegation does not fit the directory' },
   'idempotency-key-reused': { status: 422, title: 'The Idempotency-Key was used for a different request' },
   'rate-limited': { status: 429, title: 'Too many requests' },
   internal: { status: 500, title: 'Internal error' },

@@ -5,7 +5,7 @@ import { setOwnDelegation } from '../../directory/delegations';
 import type { DirectoryView } from '../../directory/view';
 import type { Caller } from '../caller';
 import type { AppContext } from '../context';
-import { Problem, validationProblem } from '../problem';
+import { Problem } from '../problem';
 import type { ApiRouter } from '../router';
 
 /** Longer than a quarter away is an organisational change, which belongs in the directory source, not here. */
@@ -97,10 +97,18 @@ export function registerMeRoutes(api: ApiRouter, ctx: AppContext, directory: Dir
     limited: true,
     body: delegationInput,
     answers: [{ status: 200, description: 'The caller with the delegation set.', schema: meSchema }],
-    problems: [409],
+    problems: [409, 422],
     async handle({ res, body, caller }) {
+      // The body fits the schema; whom it names and when it ends are checked against the directory and the clock.
       const errors = checkDelegation(ctx.config, caller, body, Date.now());
-      if (errors.length > 0) throw validationProblem(errors, 'body');
+      if (errors.length > 0) {
+        const first = errors[0] as { field: string; message: string };
+        throw new Problem(
+          'invalid-delegation',
+          errors.length === 1 ? `The delegation is not possible: ${first.field} ${first.message}.` : 'See errors.',
+          { errors },
+        );
+      }
       const until = new Date(body.until).toISOString();
       res.set('Cache-Control', 'no-store').json(await store(caller, { to: body.to, until }));
     },

@@ -177,6 +177,9 @@ describe('mTLS: the proxy requires a client certificate from its client CA', () 
         ...clean,
         ...withoutClient,
         GRANTFLOW_DEV_JWT_SECRET: SECRET,
+        // The suites' audit keys: the API applies the directory before it connects to Temporal, and those events
+        // join the shared chain, which every suite verifies.
+        ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('GRANTFLOW_AUDIT_'))),
         // DATABASE_URL is the application's role, which may not migrate.
         GRANTFLOW_MIGRATE_ON_START: 'false',
         PORT: '65531',

@@ -1739,7 +1739,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: invalid-request, extension-too-long, idempotency-key-reused. */
+            /** @description Problem: invalid-request, extension-too-long, invalid-delegation, idempotency-key-reused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -2410,7 +2410,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: invalid-request, extension-too-long, idempotency-key-reused. */
+            /** @description Problem: invalid-request, extension-too-long, invalid-delegation, idempotency-key-reused. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3021,6 +3021,15 @@ export interface operations {
             };
             /** @description Problem: unsupported-media-type. */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: invalid-request, extension-too-long, invalid-delegation, idempotency-key-reused. */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
