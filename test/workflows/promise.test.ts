@@ -37,7 +37,8 @@ async function refusal(promise: Promise<unknown>): Promise<{ type?: string; mess
 const extend = (handle: WorkflowHandle, by: string, durationMs: number) =>
   handle.executeUpdate(extendUpdate, { args: [{ by, durationMs, justification: 'the work takes longer' }] });
 
-async function approvedServiceAccountGrant(env: TestEnv, id: string, historyLimit?: number) {
+/** alice asks analytics-db:read for svc-ci (the service account she owns); bob is the approver. */
+async function serviceAccountRequest(env: TestEnv, id: string, historyLimit?: number) {
   started.push(id);
   const handle = await env.client.workflow.start<typeof accessRequestV2>('accessRequestV2', {
     workflowId: workflowIdFor(id),
@@ -60,6 +61,11 @@ async function approvedServiceAccountGrant(env: TestEnv, id: string, historyLimi
     ],
   });
   await env.waitFor(id, (v) => v.pendingApprovers.includes('bob'));
+  return handle;
+}
+
+async function approvedServiceAccountGrant(env: TestEnv, id: string, historyLimit?: number) {
+  const handle = await serviceAccountRequest(env, id, historyLimit);
   await handle.executeUpdate(decideUpdate, { args: [{ approver: 'bob', decision: 'approve' }] });
   await env.waitFor(id, (v) => v.status === 'active');
   return handle;
@@ -205,27 +211,7 @@ test('defect 10: the inbox shows a stage the moment the view does', async () => 
 test("grantflow's automation ends a request in any phase: pending as cancelled, active as revoked", async () => {
   // Waiting for bob: the system's revoke (a leaver's offboarding, an access review) cancels it.
   const pendingId = uniqueId();
-  started.push(pendingId);
-  const pending = await env.client.workflow.start<typeof accessRequestV2>('accessRequestV2', {
-    workflowId: workflowIdFor(pendingId),
-    taskQueue: env.taskQueue,
-    args: [
-      {
-        requestId: pendingId,
-        requester: 'alice',
-        input: {
-          entitlement: 'analytics-db:read',
-          beneficiary: 'svc-ci',
-          justification: 'CI reads fixtures from the analytics database.',
-          duration: 'PT8H',
-          fields: {},
-          breakGlass: false,
-        },
-        submittedAt: new Date().toISOString(),
-      },
-    ],
-  });
-  await env.waitFor(pendingId, (v) => v.pendingApprovers.includes('bob'));
+  const pending = await serviceAccountRequest(env, pendingId);
   await pending.executeUpdate(revokeUpdate, { args: [{ by: 'system', reason: 'offboarding: alice left' }] });
   expect(((await pending.result()) as RequestView).status).toBe('cancelled');
 
@@ -363,8 +349,13 @@ describe('a target that cannot revoke (defect 4)', () => {
     up = false;
     const failed = await failing.waitFor(id, (v) => v.status === 'failed', 60_000);
     expect(failed.failedAction).toBe('revocation');
-    const described = await handle.describe();
-    expect(described.searchAttributes.GrantflowStatus).toEqual(['failed']);
+    // The search attribute follows the written view by one workflow task (the upsert after the bookkeeping).
+    let status: unknown;
+    for (let i = 0; i < 50 && JSON.stringify(status) !== '["failed"]'; i++) {
+      status = (await handle.describe()).searchAttributes.GrantflowStatus;
+      if (JSON.stringify(status) !== '["failed"]') await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toEqual(['failed']);
     const { rows } = await failing.pool.query<{ key: string; recipients: string[] }>(
       'SELECT key, recipients FROM notifications WHERE request_id = $1',
       [id],
