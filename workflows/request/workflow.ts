@@ -227,12 +227,15 @@ async function work(
     case 'revoking': {
       if (!grant) return;
       try {
+        // When the access ended is a fact to record, not a decision: the task's time, never before the clock (a
+        // revoke that waited for Temporal to come back must not be dated at the moment it was due).
+        const endedAt = Math.max(now(), Date.now());
         const result = await connectors.deprovision({
           requestId: s.view.id,
           grant,
-          endedAt: new Date(now()).toISOString(),
+          endedAt: new Date(endedAt).toISOString(),
         });
-        return revoked(s, result.revokedAtTarget, now());
+        return revoked(s, result.revokedAtTarget, Math.max(now(), Date.now()));
       } catch (err) {
         if (!(err instanceof ActivityFailure)) throw err;
         return fail(s, 'revocation', `Revoking the grant failed: ${err.cause?.message ?? err.message}`, now(), p);
