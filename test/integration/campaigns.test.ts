@@ -147,6 +147,14 @@ test('a scheduled quarterly campaign: the delegate reviews, keeps and revokes re
   // A second sync (the next start-up) updates rather than fails.
   await syncCampaignSchedules(env.client, definitions, env.taskQueue);
   const schedule = env.client.schedule.getHandle(scheduleId as string);
+  // Every grant under review must be older than the definition's `olderThan` (PT1S) when the campaign starts, or
+  // its recommendation depends on how fast the grants above went through.
+  const { rows } = await env.pool.query<{ newest: Date }>(
+    'SELECT max(started_at) AS newest FROM requests WHERE id = ANY($1)',
+    [[ann, ben, cat, dan].map((u) => requestOf.get(u))],
+  );
+  const wait = (rows[0]?.newest?.getTime() ?? Date.now()) + 1_500 - Date.now();
+  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   await schedule.trigger();
   const id = await until(async () => {
     const action = (await schedule.describe()).info.recentActions[0]?.action;
