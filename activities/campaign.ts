@@ -50,9 +50,10 @@ export interface CampaignActivities {
   /** Adds the next page of grants in scope as items; `next` is the cursor for the page after, absent at the end. */
   snapshotCampaignPage(input: { campaignId: string; after?: string }): Promise<{ added: number; next?: string }>;
   /** Opens the campaign and sends each reviewer one digest of their items. */
-  openCampaign(input: { campaignId: string }): Promise<{ items: number; reviewers: number }>;
-  remindCampaign(input: { campaignId: string; round: number }): Promise<{ reminded: number }>;
-  escalateCampaign(input: { campaignId: string }): Promise<{ escalated: number }>;
+  /** `at` (ISO time the step finished) moves the campaign's own clock; the workflow never reads Date.now(). */
+  openCampaign(input: { campaignId: string }): Promise<{ items: number; reviewers: number; at: string }>;
+  remindCampaign(input: { campaignId: string; round: number }): Promise<{ reminded: number; at: string }>;
+  escalateCampaign(input: { campaignId: string }): Promise<{ escalated: number; at: string }>;
   /**
    * At the due date: unanswered items take the default, unless the default would revoke more than the allowed share
    * and security has not confirmed (`held`). `confirmation.apply: false` keeps what the default would have revoked.
@@ -278,7 +279,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
       });
       const reviewers = await openByReviewer(pool, campaignId);
       await notifyReviewers(campaignId, 'digest', reviewers);
-      return { items: counts, reviewers: reviewers.length };
+      return { items: counts, reviewers: reviewers.length, at: new Date().toISOString() };
     },
 
     async remindCampaign({ campaignId, round }) {
@@ -288,7 +289,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
         campaignId,
         round,
       ]);
-      return { reminded: reviewers.length };
+      return { reminded: reviewers.length, at: new Date().toISOString() };
     },
 
     async escalateCampaign({ campaignId }) {
@@ -312,7 +313,7 @@ export function createCampaignActivities(deps: CampaignActivityDeps): CampaignAc
         return rowCount ?? 0;
       });
       await notifyReviewers(campaignId, 'escalation', await openByReviewer(pool, campaignId));
-      return { escalated };
+      return { escalated, at: new Date().toISOString() };
     },
 
     async closeCampaign({ campaignId, confirmation }) {

@@ -158,3 +158,11 @@ test('positive control: the same change behind patched() adds no replay failure 
     fs.rmSync(copy.dir, { recursive: true, force: true });
   }
 });
+
+test('the access-review campaign: a recorded run continued as new twice, its worker restarted, replays', async () => {
+  // Recorded by test/integration/campaigns.test.ts (GRANTFLOW_RECORD_CAMPAIGN_HISTORIES): keep these, add new ones.
+  const histories = loadHistories('campaign');
+  expect(histories.length).toBeGreaterThan(1);
+  const results = await replay(workflowsDir, [], histories);
+  expect(outcomes(results)).toEqual(Object.fromEntries(histories.map((h) => [h.workflowId, 'replays'])));
+});

@@ -1,3 +1,6 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { Worker } from '@temporalio/worker';
 import type { Express } from 'express';
 import request from 'supertest';
 import { signDevToken } from '../../api/auth';
@@ -5,10 +8,11 @@ import { syncCampaignSchedules } from '../../api/campaign-schedules';
 import type { EvidenceBody } from '../../api/campaign-schemas';
 import { parseCampaigns, type CampaignDefinitions } from '../../domain/campaign';
 import { accessReviewCampaign } from '../../workflows';
-import type { CampaignArgs } from '../../workflows/campaign/messages';
+import { getCampaignQuery, type CampaignArgs } from '../../workflows/campaign/messages';
 import { revokeUpdate, workflowIdFor } from '../../workflows/messages';
 import { createTestApp } from '../helpers/api';
-import { hasRole, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+import { historyToJson } from '../helpers/fault-history-json';
+import { hasRole, startEnv, uniqueId, workflowBundle, type TestEnv } from '../helpers/harness';
 
 jest.setTimeout(90_000);
 
@@ -296,7 +300,8 @@ test('the campaign continues as new on timers and pages, carrying its state whol
     ...base,
     scope: { ...base.scope, groups: [carryGroup] },
     id: `can-${tag}`,
-    duration: 'PT5S',
+    // Long enough that the reminders a restart delays still come before the due date.
+    duration: 'PT20S',
     reminders: ['PT1S', 'PT2S', 'PT3S'],
     default: 'keep' as const,
   };
@@ -307,10 +312,44 @@ test('the campaign continues as new on timers and pages, carrying its state whol
     taskQueue: env.taskQueue,
     args: [{ definition, startedBy: 'dave', historyLimit: 12 }],
   });
+  // A worker that loses its cache mid-campaign (here: restarted after the first reminder) must carry on exactly as
+  // a replay of the history would: every decision of the campaign reads its own clock, never the task's time.
+  await until(async () => (await handle.query(getCampaignQuery)).remindersSent >= 1);
+  await env.restartWorker();
   const state = await handle.result();
   expect(state).toMatchObject({ status: 'closed', remindersSent: 3, items: 1 });
   // The last run is not the first: the history was cut and the state carried.
   expect((await env.client.workflow.getHandle(id).describe()).runId).not.toBe(handle.firstExecutionRunId);
+  // Every run's history replays against the current code (the recorded ones in test/faults/histories/campaign/
+  // came from here: GRANTFLOW_RECORD_CAMPAIGN_HISTORIES=<dir> writes them).
+  const runs: string[] = [];
+  for await (const run of env.client.workflow.list({ query: `WorkflowId = '${id}'` })) runs.push(run.runId);
+  expect(runs.length).toBeGreaterThan(1);
+  const histories = await Promise.all(
+    runs.map(async (runId) => ({
+      workflowId: id,
+      runId,
+      history: await env.client.workflow.getHandle(id, runId).fetchHistory(),
+    })),
+  );
+  for (const { history } of histories) {
+    await Worker.runReplayHistory(
+      { workflowBundle: await workflowBundle(), replayName: 'campaign-replay' },
+      history,
+      id,
+    );
+  }
+  const record = process.env.GRANTFLOW_RECORD_CAMPAIGN_HISTORIES;
+  if (record) {
+    fs.mkdirSync(record, { recursive: true });
+    const ordered = histories.sort(
+      (a, b) =>
+        Number(a.history.events?.[0]?.eventTime?.seconds ?? 0) - Number(b.history.events?.[0]?.eventTime?.seconds ?? 0),
+    );
+    ordered.forEach(({ history }, n) =>
+      fs.writeFileSync(path.join(record, `continued-run-${n + 1}.json`), historyToJson(history)),
+    );
+  }
   const evidence = (await get('dave', `/v1/campaigns/${id}/evidence`)).body as EvidenceBody;
   expect(evidence.items.map((i) => [i.holder, i.outcome])).toEqual([[eve, 'kept']]);
 });

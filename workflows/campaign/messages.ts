@@ -40,6 +40,13 @@ export interface CampaignState {
   cancelledBy?: string;
   cancelReason?: string;
   confirmation?: CampaignConfirmInput;
+  /**
+   * The campaign's own clock (ms since the epoch), moved only by what the history holds: the run's start, the time
+   * an activity reported, a timer that fired (to the moment it was set for). Never Date.now(): in the first workflow
+   * task after a worker lost its cache the SDK can report the previous task's time, and a decision on it would not
+   * replay. Absent before the first move.
+   */
+  clock?: number;
   /** Malformed signals recorded and ignored. */
   ignored: number;
 }

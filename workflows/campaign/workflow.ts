@@ -27,6 +27,11 @@ const db = proxyActivities<CampaignActivities>({
   retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
 });
 
+// What one step adds to the history, for the run's own estimate of its size (see carryOn).
+const ACTIVITY_EVENTS = 6;
+const TIMER_EVENTS = 5;
+const SIGNAL_EVENTS = 4;
+
 /**
  * One access review: snapshot the grants in scope (pages of items into PostgreSQL), open with one digest per
  * reviewer, remind and escalate on timers, close on the due date (the default for unanswered items, held by the
@@ -48,9 +53,21 @@ export async function accessReviewCampaign(args: CampaignArgs): Promise<Campaign
   const timings = campaignTimings(args.definition);
   const start = Date.parse(state.startedAt);
   const limit = args.historyLimit ?? 2000;
+  // The history's size, estimated from what this run did. Not workflowInfo().historyLength: a workflow task whose
+  // work never reaches the history (a query's replay, a rejected message) can make it differ between the live run
+  // and its replay, and a continue-as-new decided on it would not replay.
+  let cost = 0;
+  const run = async <T>(step: Promise<T>): Promise<T> => {
+    cost += ACTIVITY_EVENTS;
+    return step;
+  };
+  const moveClock = (to: number) => {
+    state.clock = Math.max(state.clock ?? start, to);
+  };
 
   setHandler(getCampaignQuery, () => state);
   setHandler(cancelCampaignSignal, (raw) => {
+    cost += SIGNAL_EVENTS;
     const parsed = campaignActorSchema.safeParse(raw);
     if (!parsed.success) {
       state.ignored += 1;
@@ -62,6 +79,7 @@ export async function accessReviewCampaign(args: CampaignArgs): Promise<Campaign
     if (parsed.data.reason) state.cancelReason = parsed.data.reason;
   });
   setHandler(confirmCampaignSignal, (raw) => {
+    cost += SIGNAL_EVENTS;
     const parsed = campaignConfirmSchema.safeParse(raw);
     if (!parsed.success || state.status !== 'awaiting_confirmation' || state.confirmation) {
       if (!parsed.success) state.ignored += 1;
@@ -76,16 +94,19 @@ export async function accessReviewCampaign(args: CampaignArgs): Promise<Campaign
   };
   const cancelled = () => state.cancelledBy !== undefined;
   const carryOn = async () => {
-    if (workflowInfo().historyLength < limit && !workflowInfo().continueAsNewSuggested) return;
+    // continueAsNewSuggested is recorded in the workflow task's started event, so a replay reads the same value.
+    if (cost < limit && !workflowInfo().continueAsNewSuggested) return;
     await condition(allHandlersFinished);
     await continueAsNew<typeof accessReviewCampaign>({ ...args, state });
   };
   const finishCancelled = async () => {
-    await db.cancelCampaign({
-      campaignId: state.campaignId,
-      by: state.cancelledBy ?? 'system',
-      ...(state.cancelReason && { reason: state.cancelReason }),
-    });
+    await run(
+      db.cancelCampaign({
+        campaignId: state.campaignId,
+        by: state.cancelledBy ?? 'system',
+        ...(state.cancelReason && { reason: state.cancelReason }),
+      }),
+    );
     setStatus('cancelled');
     await condition(allHandlersFinished);
     return state;
@@ -93,24 +114,29 @@ export async function accessReviewCampaign(args: CampaignArgs): Promise<Campaign
 
   if (!args.state) {
     upsertSearchAttributes([{ key: campaignKey, value: args.definition.id }]);
-    await db.beginCampaign({
-      campaignId: state.campaignId,
-      definition: args.definition,
-      startedBy: args.startedBy,
-      startedAt: state.startedAt,
-    });
+    await run(
+      db.beginCampaign({
+        campaignId: state.campaignId,
+        definition: args.definition,
+        startedBy: args.startedBy,
+        startedAt: state.startedAt,
+      }),
+    );
     setStatus('snapshotting');
   }
 
   while (state.status === 'snapshotting') {
     if (cancelled()) return finishCancelled();
-    const page = await db.snapshotCampaignPage({
-      campaignId: state.campaignId,
-      ...(state.cursor !== undefined && { after: state.cursor }),
-    });
+    const page = await run(
+      db.snapshotCampaignPage({
+        campaignId: state.campaignId,
+        ...(state.cursor !== undefined && { after: state.cursor }),
+      }),
+    );
     state.items += page.added;
     if (page.next === undefined) {
-      const opened = await db.openCampaign({ campaignId: state.campaignId });
+      const opened = await run(db.openCampaign({ campaignId: state.campaignId }));
+      moveClock(Date.parse(opened.at));
       state.items = opened.items;
       delete state.cursor;
       setStatus('open');
@@ -121,7 +147,7 @@ export async function accessReviewCampaign(args: CampaignArgs): Promise<Campaign
   }
 
   while (state.status === 'open') {
-    const now = Date.now();
+    const now = state.clock ?? start;
     const nextReminder = timings.remindersMs[state.remindersSent];
     const escalation = !state.escalated ? timings.escalateMs : undefined;
     const wake = Math.min(
@@ -129,17 +155,22 @@ export async function accessReviewCampaign(args: CampaignArgs): Promise<Campaign
       ...(nextReminder !== undefined ? [start + nextReminder] : []),
       ...(escalation !== undefined ? [start + escalation] : []),
     );
-    if (await condition(cancelled, Math.max(0, wake - now))) return finishCancelled();
-    const at = Date.now() - start;
+    cost += TIMER_EVENTS;
+    if (await condition(cancelled, Math.max(1, wake - now))) return finishCancelled();
+    // The timer fired: it is the moment it was set for, whatever the task's time says.
+    moveClock(wake);
+    const at = (state.clock ?? start) - start;
     if (at >= timings.dueMs) {
-      const closed = await db.closeCampaign({ campaignId: state.campaignId });
+      const closed = await run(db.closeCampaign({ campaignId: state.campaignId }));
       setStatus(closed.held ? 'awaiting_confirmation' : 'applying');
     } else if (escalation !== undefined && at >= escalation) {
-      await db.escalateCampaign({ campaignId: state.campaignId });
+      moveClock(Date.parse((await run(db.escalateCampaign({ campaignId: state.campaignId }))).at));
       state.escalated = true;
     } else if (nextReminder !== undefined && at >= nextReminder) {
       state.remindersSent += 1;
-      await db.remindCampaign({ campaignId: state.campaignId, round: state.remindersSent });
+      moveClock(
+        Date.parse((await run(db.remindCampaign({ campaignId: state.campaignId, round: state.remindersSent }))).at),
+      );
     }
     await carryOn();
   }
@@ -147,17 +178,19 @@ export async function accessReviewCampaign(args: CampaignArgs): Promise<Campaign
   if (state.status === 'awaiting_confirmation') {
     await condition(() => cancelled() || state.confirmation !== undefined);
     if (cancelled()) return finishCancelled();
-    await db.closeCampaign({
-      campaignId: state.campaignId,
-      ...(state.confirmation && { confirmation: state.confirmation }),
-    });
+    await run(
+      db.closeCampaign({
+        campaignId: state.campaignId,
+        ...(state.confirmation && { confirmation: state.confirmation }),
+      }),
+    );
     setStatus('applying');
   }
 
   while (state.status === 'applying') {
-    const page = await db.applyCampaignPage({ campaignId: state.campaignId });
+    const page = await run(db.applyCampaignPage({ campaignId: state.campaignId }));
     if (page.remaining === 0) {
-      await db.finishCampaign({ campaignId: state.campaignId });
+      await run(db.finishCampaign({ campaignId: state.campaignId }));
       setStatus('closed');
     } else {
       await carryOn();
