@@ -40,6 +40,8 @@ export const workerEnvSchema = z
     GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
     /** How often the worker looks for grants that outlived their workflow and for drift at the targets; 0: never. */
     GRANTFLOW_RECONCILE_EVERY_SECONDS: z.coerce.number().int().min(0).default(600),
+    /** How often the worker attests signals with the Temporal client identity that sent them; 0: never. */
+    GRANTFLOW_SIGNAL_ATTEST_SECONDS: z.coerce.number().int().min(0).default(60),
     /** How long past its end a live grant waits for its workflow before the reconciler ends it. */
     GRANTFLOW_RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(60).default(3600),
     /** How often the worker starts the lifecycle runs no writer started (a leaver in directory.yaml, a lost start). */

@@ -1,6 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { reconcileEvery, runningIn } from '../activities/reconcile';
+import { attestSignalsEvery } from '../activities/signal-attest';
 import { createActivities } from '../activities';
 import { createAuditLog } from '../activities/audit';
 import { createNotifier } from '../activities/notify';
@@ -74,6 +75,12 @@ async function main(): Promise<void> {
     graceMs: env.GRANTFLOW_RECONCILE_GRACE_SECONDS * 1000,
     log,
   });
+  const stopAttesting = attestSignalsEvery(env.GRANTFLOW_SIGNAL_ATTEST_SECONDS * 1000, {
+    pool,
+    client,
+    log,
+    recordAudit: activities.recordAudit,
+  });
   log.info(
     {
       taskQueue: env.TEMPORAL_TASK_QUEUE,
@@ -90,6 +97,7 @@ async function main(): Promise<void> {
   // Worker.run() shuts down gracefully on SIGINT/SIGTERM.
   await worker.run();
   stopReconciling();
+  stopAttesting();
   await stopSweeps();
   await clientConnection.close();
   stopCheckpoints();

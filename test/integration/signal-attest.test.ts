@@ -1,0 +1,55 @@
+import { Client } from '@temporalio/client';
+import { attestSignals } from '../../activities/signal-attest';
+import { createLogger } from '../../platform/logger';
+import { decideSignal, workflowIdFor } from '../../workflows/messages';
+import { startEnv, testAuditLog, uniqueId, type TestEnv } from '../helpers/harness';
+
+jest.setTimeout(60_000);
+
+let env: TestEnv;
+beforeAll(async () => {
+  env = await startEnv({ title: 'signal-attest' });
+});
+afterAll(() => env?.stop());
+
+const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
+
+async function attestedFor(requestId: string) {
+  const { rows } = await env.pool.query<{ data: Record<string, unknown> }>(
+    "SELECT data FROM audit_events WHERE request_id = $1 AND action = 'signal_attested' ORDER BY seq",
+    [requestId],
+  );
+  return rows.map((r) => r.data);
+}
+
+test("an operator's signal in bob's name is attested with the operator's Temporal client identity, once", async () => {
+  const id = uniqueId();
+  await env.submit('alice', { entitlement: 'analytics-db:read' }, id);
+  await env.waitFor(id, (v) => v.pendingApprovers.includes('bob'));
+  // The attack: someone who can reach the Temporal frontend approves in bob's name. The workflow cannot tell.
+  const operator = new Client({ connection: env.connection, identity: 'mallory@ops-laptop' });
+  await operator.workflow.getHandle(workflowIdFor(id)).signal(decideSignal, { approver: 'bob', decision: 'approve' });
+  const active = await env.waitFor(id, (v) => v.status === 'active');
+  expect(active.stages[0]?.decisions.map((d) => [d.approver, d.via])).toEqual([['bob', 'signal']]);
+  expect(await attestedFor(id)).toEqual([]);
+
+  const audit = testAuditLog(env.pool);
+  const deps = {
+    pool: env.pool,
+    client: env.client,
+    log,
+    recordAudit: (e: Parameters<typeof audit.append>[0][0]) => audit.append([e]),
+  };
+  // Other suites share the trail: pass until this request's turn has come.
+  for (let pass = 0; pass < 20 && (await attestedFor(id)).length === 0; pass++) await attestSignals(deps);
+  const attested = await attestedFor(id);
+  expect(attested).toEqual([
+    expect.objectContaining({ signal: 'decide', clientIdentity: 'mallory@ops-laptop', claimedBy: 'bob' }),
+  ]);
+  expect(attested[0]?.payloadSha256).toMatch(/^[0-9a-f]{64}$/);
+
+  // A second pass (a restarted worker, an overlapping timer) adds nothing, and the chain still verifies.
+  await attestSignals(deps);
+  expect(await attestedFor(id)).toHaveLength(1);
+  expect((await audit.verify()).ok).toBe(true);
+});
