@@ -230,9 +230,8 @@ test('a reviewer keeps and revokes from the review inbox; the revoke ends the ho
   await item(cat)
     .getByLabel(/^Select/)
     .check();
-  await item(dan)
-    .getByLabel(/^Select/)
-    .check();
+  await bulk.getByText(`1 selected: ${cat}.`).waitFor();
+  await bulk.getByRole('button', { name: 'Select every undecided item' }).click();
   await bulk.getByText(`2 selected: ${cat}, ${dan}.`).waitFor();
   await bulk.getByRole('button', { name: 'Keep selected' }).click();
   await bulk.getByRole('alert').filter({ hasText: 'The decision is not valid.' }).waitFor();
