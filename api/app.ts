@@ -30,6 +30,8 @@ import { registerCampaignRoutes } from './routes/campaigns';
 import { registerCatalogRoutes } from './routes/catalog';
 import { registerKpiRoutes } from './routes/kpis';
 import { registerMessageRoutes } from './routes/messages';
+import { registerOwnedRoutes } from './routes/owned';
+import { registerPeopleRoutes } from './routes/people';
 import { registerOpsRoutes } from './routes/ops';
 import { registerPolicyRoutes } from './routes/policy';
 import { registerRequestRoutes } from './routes/requests';
@@ -143,6 +145,8 @@ export function createApp(deps: AppDeps): Express {
   registerPolicyRoutes(api, ctx);
   registerAuditRoutes(api, ctx);
   registerKpiRoutes(api, ctx);
+  registerPeopleRoutes(api, ctx);
+  registerOwnedRoutes(api, ctx);
   registerCampaignRoutes(api, ctx, {
     definitions: deps.campaigns ?? { version: 'none', byId: new Map() },
     keyring: auditSettings.keyring,

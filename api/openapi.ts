@@ -17,7 +17,11 @@ export function openApiDocument(registry: OpenAPIRegistry): ReturnType<OpenApiGe
       { name: 'requests', description: 'Submit, preview, read and list requests; the approver inbox.' },
       { name: 'messages', description: "Messages to a running request; the workflow's validators decide." },
       { name: 'catalog', description: 'What can be requested.' },
-      { name: 'people', description: 'The caller as the directory knows them, and their delegation while away.' },
+      {
+        name: 'people',
+        description: 'The caller as the directory knows them, their delegation while away, and finding people.',
+      },
+      { name: 'owners', description: 'Resource owners: who holds what on what they own.' },
       { name: 'audit', description: 'The hash-chained audit trail.' },
       { name: 'kpis', description: 'Process figures.' },
       { name: 'reviews', description: 'Access reviews: campaigns, the reviewer inbox, decisions, evidence.' },

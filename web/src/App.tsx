@@ -10,12 +10,16 @@ import { MyRequestsPage } from './pages/MyRequests';
 import { RequestPage } from './pages/Request';
 import { ApprovalsPage } from './pages/Approvals';
 import { AuditPage } from './pages/Audit';
+import { ReviewsPage } from './pages/Reviews';
+import { OwnedPage } from './pages/Owned';
 import { KpisPage } from './pages/Kpis';
 
 const NAV: { route: Route; label: string }[] = [
   { route: { page: 'catalog' }, label: 'Catalog' },
   { route: { page: 'requests' }, label: 'My requests' },
   { route: { page: 'approvals' }, label: 'Approvals' },
+  { route: { page: 'reviews' }, label: 'Reviews' },
+  { route: { page: 'owned' }, label: 'My resources' },
   { route: { page: 'audit' }, label: 'Audit' },
   { route: { page: 'kpis' }, label: 'KPIs' },
 ];
@@ -99,6 +103,10 @@ function Page({ route, userId }: { route: Route; userId: string }) {
       return <RequestPage id={route.id} userId={userId} />;
     case 'approvals':
       return <ApprovalsPage />;
+    case 'reviews':
+      return <ReviewsPage />;
+    case 'owned':
+      return <OwnedPage />;
     case 'audit':
       return <AuditPage />;
     case 'kpis':

@@ -9,6 +9,8 @@ export type Route =
   | { page: 'requests' }
   | { page: 'request'; id: string }
   | { page: 'approvals' }
+  | { page: 'reviews' }
+  | { page: 'owned' }
   | { page: 'audit' }
   | { page: 'kpis' };
 
@@ -21,6 +23,8 @@ export function parseRoute(hash: string): Route {
     case 'requests':
       return value ? { page: 'request', id: value } : { page: 'requests' };
     case 'approvals':
+    case 'reviews':
+    case 'owned':
     case 'audit':
     case 'kpis':
       return { page };

@@ -17,7 +17,7 @@ export function Loading({ what }: { what: string }) {
   return <p role="status">Loading {what}…</p>;
 }
 
-export function Badge({ value, kind }: { value: string; kind: 'status' | 'risk' | 'sensitivity' }) {
+export function Badge({ value, kind }: { value: string; kind: 'status' | 'risk' | 'sensitivity' | 'decision' }) {
   return (
     <span className={`badge ${kind}-${value}`} data-testid={kind}>
       {value.replace(/_/g, ' ')}

@@ -1,5 +1,5 @@
-import { useState } from 'react';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useDeferredValue, useState } from 'react';
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { api, ApiProblem, unwrap } from '../api/client';
 import { ProblemText, When } from './common';
 
@@ -16,6 +16,8 @@ export function DelegationCard() {
   const queries = useQueryClient();
   const me = useQuery({ queryKey: ['me'], queryFn: () => unwrap(api.GET('/v1/me', {})) });
   const [to, setTo] = useState('');
+  // Once a person is picked the field holds their id, and the suggestions would only repeat it.
+  const [picked, setPicked] = useState(false);
   const [until, setUntil] = useState('');
   const done = () => void queries.invalidateQueries({ queryKey: ['me'] });
   const set = useMutation({
@@ -47,17 +49,19 @@ export function DelegationCard() {
       </p>
       <form onSubmit={(e) => (e.preventDefault(), set.mutate())} aria-label="Set your delegation" noValidate>
         <div className="field">
-          <label htmlFor="delegate-to">Hand my approvals to (directory id)</label>
+          <label htmlFor="delegate-to">Hand my approvals to (name or directory id)</label>
           <input
             id="delegate-to"
             value={to}
-            onChange={(e) => setTo(e.target.value)}
+            autoComplete="off"
+            onChange={(e) => (setTo(e.target.value), setPicked(false))}
             aria-invalid={errors.has('to')}
             aria-describedby="delegate-to-error"
           />
           <span id="delegate-to-error" className="error" aria-live="polite">
             {errors.get('to') ? `This id ${errors.get('to')}.` : ''}
           </span>
+          {!picked && <PeopleMatching text={to} onPick={(id) => (setTo(id), setPicked(true))} />}
         </div>
         <div className="field">
           <label htmlFor="delegate-until">Until (inclusive)</label>
@@ -84,5 +88,37 @@ export function DelegationCard() {
       </form>
       {!(set.error instanceof ApiProblem && errors.size > 0) && <ProblemText error={set.error ?? clear.error} />}
     </section>
+  );
+}
+
+/**
+ * Active people whose name or id contains what was typed, from the API's people finder (id, name and department,
+ * nothing else). A list of buttons rather than a native datalist: it reads the same on every phone and screen reader.
+ */
+function PeopleMatching({ text, onPick }: { text: string; onPick: (id: string) => void }) {
+  const q = useDeferredValue(text.trim());
+  const people = useQuery({
+    queryKey: ['people', q],
+    queryFn: () => unwrap(api.GET('/v1/people', { params: { query: { q, limit: 6 } } })),
+    enabled: q.length > 0,
+    placeholderData: keepPreviousData,
+    staleTime: 30_000,
+  });
+  if (q.length === 0 || !people.data) return <ProblemText error={people.error} />;
+  if (people.data.items.length === 0) return <p className="muted small">Nobody active matches “{q}”.</p>;
+  return (
+    <ul className="pick" aria-label="People matching">
+      {people.data.items.map((p) => (
+        <li key={p.id}>
+          <button type="button" onClick={() => onPick(p.id)} data-person={p.id}>
+            {p.name}{' '}
+            <span className="muted">
+              ({p.id}
+              {p.department ? `, ${p.department}` : ''})
+            </span>
+          </button>
+        </li>
+      ))}
+    </ul>
   );
 }
