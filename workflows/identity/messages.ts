@@ -172,3 +172,22 @@ export const getMoverQuery = defineQuery<MoverState>('getMover');
 export function moverWorkflowId(identityId: string, version: number): string {
   return `mover-${identityId}-v${version}`;
 }
+
+// ---------- Directory sync (pulled sources) ----------
+
+export interface DirectorySyncArgs {
+  dryRun: boolean;
+  /** Who asked: a person for an on-demand sync, `ldap-sync (scheduled)` for the schedule's runs. */
+  actor: string;
+}
+
+/** A sync's outcome; its diff stays in PostgreSQL (directory_syncs), never in the history. */
+export interface DirectorySyncOutcome {
+  id: string;
+  status: string;
+  error?: string;
+  changes: number;
+  deactivations: number;
+}
+
+export const DIRECTORY_SYNC_SCHEDULE_ID = 'directory-sync-ldap';
