@@ -198,8 +198,15 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
     async handOverServiceAccounts({ offboardingId, identityId, version, accounts, successor }) {
       if (!(await gone(identityId))) return { stopped: true, handovers: [] };
       const config = await current();
-      if (!isEligible(config.users.get(successor))) {
-        throw ApplicationFailure.nonRetryable(`${successor} cannot own a service account: not an active person.`);
+      // The planned successor may have left since the plan: the next in line takes the accounts then.
+      const owner = isEligible(config.users.get(successor))
+        ? successor
+        : (activeManager(config, config.users.get(identityId)) ??
+          config.directory.users.find(
+            (u) => isEligible(u) && u.groups.includes(config.policy.roles.security) && u.id !== identityId,
+          )?.id);
+      if (owner === undefined) {
+        throw ApplicationFailure.retryable(`Nobody active can take over ${accounts.join(', ')} from ${identityId}.`);
       }
       const handovers: Handover[] = [];
       for (const account of accounts) {
@@ -220,7 +227,7 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
              grants = EXCLUDED.grants, seq = nextval(pg_get_serial_sequence('service_account_handovers', 'seq')),
              handed_at = now()
            WHERE service_account_handovers.offboarding_id <> EXCLUDED.offboarding_id`,
-          [account, successor, identityId, offboardingId, review ?? null, grants],
+          [account, owner, identityId, offboardingId, review ?? null, grants],
         );
         await audit.append([
           {
@@ -232,7 +239,7 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
               offboarding: offboardingId,
               identity: identityId,
               account,
-              owner: successor,
+              owner,
               previousOwner: identityId,
               grants,
               ...(review && { review }),
@@ -242,13 +249,13 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
         await deps.notify({
           key: `${offboardingId}:handover:${account}`,
           requestId: offboardingId,
-          to: [successor],
+          to: [owner],
           subject: `You now own the service account ${account}`,
           text:
             `${identityId} left, and ${account} was theirs. You are its owner now.` +
             (review ? ` Its ${grants} live grants are under review (${review}).` : ' It holds no live access.'),
         });
-        handovers.push({ account, owner: successor, previousOwner: identityId, grants, ...(review && { review }) });
+        handovers.push({ account, owner, previousOwner: identityId, grants, ...(review && { review }) });
       }
       return { stopped: false, handovers };
     },
