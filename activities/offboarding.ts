@@ -1,17 +1,31 @@
 import type pg from 'pg';
-import { ApplicationFailure, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
+import {
+  ApplicationFailure,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { activeManager, isEligible } from '../domain/approvers';
+import type { CampaignDefinition } from '../domain/campaign';
 import type { Config } from '../domain/config';
 import { FINAL_STATUSES, OPEN_STATUSES, SYSTEM_ACTOR, type Status } from '../domain/model';
 import type { DirectoryView } from '../directory/view';
 import { revokeUpdate, workflowIdFor, type StageView } from '../workflows/messages';
+import { campaignWorkflowId, type CampaignArgs } from '../workflows/campaign/messages';
 import type {
   EndResult,
   EndRole,
+  Handover,
+  HandoverAnswer,
   OffboardingArgs,
   OffboardingPlan,
   OffboardingState,
   Settled,
+  SettledAnswer,
 } from '../workflows/identity/messages';
+import { campaignKey, campaignStatusKey } from '../workflows/search-attributes';
 import type { AuditLog } from './audit';
 import type { Notification } from './types';
 
@@ -26,8 +40,19 @@ export interface OffboardingActivities {
     role: EndRole;
     reason: string;
   }): Promise<EndResult>;
-  /** Where each request got to, from its projection. */
-  settledRequests(input: { requestIds: string[] }): Promise<Record<string, { status: Status; settled: Settled }>>;
+  /** Where each request got to, from its projection; and whether the leaver is still gone. */
+  settledRequests(input: { identityId: string; requestIds: string[] }): Promise<SettledAnswer>;
+  /**
+   * Hands each service account to the successor (idempotent per account and offboarding) and opens a one-off access
+   * review of its live grants; answers `stopped` without a change when the leaver is active again.
+   */
+  handOverServiceAccounts(input: {
+    offboardingId: string;
+    identityId: string;
+    version: number;
+    accounts: string[];
+    successor: string;
+  }): Promise<HandoverAnswer>;
   /** The offboarding's own row, audit events and the word to security, for one step. */
   recordOffboarding(input: {
     offboardingId: string;
@@ -48,6 +73,8 @@ export interface OffboardingDeps {
 }
 
 const UPDATE_TIMEOUT_MS = 20_000;
+/** The handed-over account's review: two weeks, a reminder after one, security added after ten days. */
+const OWNERSHIP_REVIEW = { duration: 'P14D', reminder: 'P7D', escalateAfter: 'P10D' } as const;
 
 export function createOffboardingActivities(deps: OffboardingDeps): OffboardingActivities {
   const { pool, client, audit } = deps;
@@ -90,8 +117,25 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
           ORDER BY submitted_at, id`,
         [OPEN_STATUSES, identityId, serviceAccounts],
       );
-      const plan: OffboardingPlan = { gone: !person?.active, serviceAccounts, end: [], reroute: [], security };
+      // The accounts go to the leaver's manager (first active one up the chain), else to a member of security.
+      const successor = serviceAccounts.length > 0 ? (activeManager(config, person) ?? security[0]) : undefined;
+      const plan: OffboardingPlan = {
+        gone: !person?.active,
+        serviceAccounts,
+        ...(successor !== undefined && { successor }),
+        end: [],
+        reroute: [],
+        security,
+      };
       for (const r of rows) {
+        // An account that is handed over keeps its live grants (its review decides) and the requests others made
+        // for it; only what the leaver asked for and is not yet granted is cancelled.
+        if (successor !== undefined && serviceAccounts.includes(r.beneficiary)) {
+          if (r.requester === identityId && r.status !== 'active') {
+            plan.end.push({ requestId: r.id, status: r.status, role: 'requester', serviceAccount: r.beneficiary });
+          }
+          continue;
+        }
         const role: EndRole | undefined =
           r.beneficiary === identityId
             ? 'beneficiary'
@@ -144,11 +188,76 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
       return result;
     },
 
-    async settledRequests({ requestIds }) {
+    async settledRequests({ identityId, requestIds }) {
       const rows = await projected(requestIds);
-      const answer: Record<string, { status: Status; settled: Settled }> = {};
-      for (const [id, r] of rows) answer[id] = { status: r.status, settled: settledOf(r.status, r.failed_action) };
-      return answer;
+      const requests: Record<string, { status: Status; settled: Settled }> = {};
+      for (const [id, r] of rows) requests[id] = { status: r.status, settled: settledOf(r.status, r.failed_action) };
+      return { gone: await gone(identityId), requests };
+    },
+
+    async handOverServiceAccounts({ offboardingId, identityId, version, accounts, successor }) {
+      if (!(await gone(identityId))) return { stopped: true, handovers: [] };
+      const config = await current();
+      // The planned successor may have left since the plan: the next in line takes the accounts then.
+      const owner = isEligible(config.users.get(successor))
+        ? successor
+        : (activeManager(config, config.users.get(identityId)) ??
+          config.directory.users.find(
+            (u) => isEligible(u) && u.groups.includes(config.policy.roles.security) && u.id !== identityId,
+          )?.id);
+      if (owner === undefined) {
+        throw ApplicationFailure.retryable(`Nobody active can take over ${accounts.join(', ')} from ${identityId}.`);
+      }
+      const handovers: Handover[] = [];
+      for (const account of accounts) {
+        const { rows } = await pool.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM requests WHERE beneficiary = $1 AND status = 'active'",
+          [account],
+        );
+        const grants = rows[0]?.n ?? 0;
+        // The review: a one-off campaign of the account's live grants, reviewed by the new owner's manager (the
+        // campaign rule for a service account) or security, never by the new owner themself.
+        const review = grants > 0 ? await startOwnershipReview(account, `${account}-v${version}`) : undefined;
+        await pool.query(
+          `INSERT INTO service_account_handovers (account_id, owner_id, previous_owner, offboarding_id, review_campaign,
+             grants)
+           VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (account_id) DO UPDATE SET owner_id = EXCLUDED.owner_id, previous_owner = EXCLUDED.previous_owner,
+             offboarding_id = EXCLUDED.offboarding_id, review_campaign = EXCLUDED.review_campaign,
+             grants = EXCLUDED.grants, seq = nextval(pg_get_serial_sequence('service_account_handovers', 'seq')),
+             handed_at = now()
+           WHERE service_account_handovers.offboarding_id <> EXCLUDED.offboarding_id`,
+          [account, owner, identityId, offboardingId, review ?? null, grants],
+        );
+        await audit.append([
+          {
+            eventId: `${offboardingId}:handover:${account}`,
+            actor: SYSTEM_ACTOR,
+            action: 'offboarding.owner_assigned',
+            at: new Date().toISOString(),
+            data: {
+              offboarding: offboardingId,
+              identity: identityId,
+              account,
+              owner,
+              previousOwner: identityId,
+              grants,
+              ...(review && { review }),
+            },
+          },
+        ]);
+        await deps.notify({
+          key: `${offboardingId}:handover:${account}`,
+          requestId: offboardingId,
+          to: [owner],
+          subject: `You now own the service account ${account}`,
+          text:
+            `${identityId} left, and ${account} was theirs. You are its owner now.` +
+            (review ? ` Its ${grants} live grants are under review (${review}).` : ' It holds no live access.'),
+        });
+        handovers.push({ account, owner, previousOwner: identityId, grants, ...(review && { review }) });
+      }
+      return { stopped: false, handovers };
     },
 
     async recordOffboarding({ offboardingId, event, state, args }) {
@@ -196,8 +305,10 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
           })),
         ]);
         const lines = [
-          ...state.serviceAccounts.map(
-            (sa) => `Service account ${sa} has no owner now; its access is being revoked. Assign a new owner.`,
+          ...state.serviceAccounts.map((sa) =>
+            state.successor
+              ? `Service account ${sa} goes to ${state.successor}, with a review of its access.`
+              : `Service account ${sa} has no owner now and nobody to take it; its access is being revoked.`,
           ),
           ...state.reroute.map(
             (r) => `Request ${r.requestId} waits on ${state.identityId}${r.stage ? ` (stage ${r.stage})` : ''}.`,
@@ -218,7 +329,9 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
         requests: state.requests,
         reroute: state.reroute,
         serviceAccounts: state.serviceAccounts,
+        handovers: state.handovers,
         ...(state.stoppedBecause && { stoppedBecause: state.stoppedBecause }),
+        ...(state.stop && { stop: state.stop }),
       };
       await pool.query(
         `UPDATE lifecycle_runs SET status = $2, summary = $3::jsonb, finished_at = coalesce(finished_at, now())
@@ -240,12 +353,19 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
             unsettled: trouble.map((r) => r.requestId),
             reroute: state.reroute.map((r) => r.requestId),
             serviceAccounts: state.serviceAccounts,
+            handovers: state.handovers.map((h) => ({ account: h.account, owner: h.owner, review: h.review ?? null })),
             ...(state.stoppedBecause && { stoppedBecause: state.stoppedBecause }),
+            // What a stopped offboarding had done: ended stays ended, a revoke sent is not taken back.
+            ...(state.stop && {
+              alreadyEnded: state.stop.alreadyEnded,
+              stillEnding: state.stop.stillEnding,
+              notSent: state.stop.notSent,
+            }),
           },
         },
       ]);
       if ((trouble.length > 0 || event === 'stopped') && state.security.length > 0) {
-        const ended = state.requests.filter((r) => r.settled === 'ended').map((r) => r.requestId);
+        const ended = (state.stop?.alreadyEnded ?? []).map((r) => `${r.requestId} (${r.status ?? 'ended'})`);
         await deps.notify({
           key: `${offboardingId}:${event}`,
           requestId: offboardingId,
@@ -253,7 +373,10 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
           subject: `Offboarding of ${state.identityId} ${event === 'stopped' ? 'stopped' : 'needs a person'}`,
           text: [
             ...(state.stoppedBecause
-              ? [`Stopped: ${state.stoppedBecause}. Already ended: ${ended.join(', ') || 'none'}.`]
+              ? [
+                  `Stopped: ${state.stoppedBecause}. Already ended: ${ended.join(', ') || 'none'}. ` +
+                    `Still ending (not taken back): ${state.stop?.stillEnding.join(', ') || 'none'}.`,
+                ]
               : []),
             ...trouble.map((r) => `Request ${r.requestId}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}.`),
           ].join('\n'),
@@ -261,6 +384,40 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
       }
     },
   };
+
+  /** Starts (once: the id is the account and the leave event) the review campaign of one handed-over account. */
+  async function startOwnershipReview(account: string, suffix: string): Promise<string> {
+    const definition: CampaignDefinition = {
+      id: 'ownership-review',
+      name: `Ownership review of ${account}`,
+      scope: { holders: [account], serviceAccounts: 'only' },
+      reviewers: { rule: 'manager', fallback: `group:${deps.config.policy.roles.security}` },
+      duration: OWNERSHIP_REVIEW.duration,
+      reminders: [OWNERSHIP_REVIEW.reminder],
+      escalateAfter: OWNERSHIP_REVIEW.escalateAfter,
+      default: 'recommendation',
+      maxDefaultRevokeShare: 0.25,
+      recommendations: { olderThan: 'P180D' },
+    };
+    const workflowId = campaignWorkflowId(definition.id, suffix);
+    const args: CampaignArgs = { definition, startedBy: SYSTEM_ACTOR };
+    try {
+      await client.workflow.start('accessReviewCampaign', {
+        workflowId,
+        taskQueue: Context.current().info.taskQueue,
+        args: [args],
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: campaignKey, value: definition.id },
+          { key: campaignStatusKey, value: 'snapshotting' },
+        ],
+        staticSummary: definition.name,
+      });
+    } catch (err) {
+      if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err; // a retry: the first start counted
+    }
+    return workflowId;
+  }
 
   async function sendRevoke(requestId: string, reason: string, updateId: string): Promise<EndResult> {
     const handle = client.workflow.getHandle(workflowIdFor(requestId));

@@ -24,6 +24,7 @@ import { ApiRouter } from './router';
 import type { Slack } from './slack/client';
 import { slackRouter } from './slack/interactions';
 import { registerApprovalRoutes } from './routes/approvals';
+import { registerIdentityRoutes, type DirectorySyncRunner } from './routes/identities';
 import { registerMeRoutes } from './routes/me';
 import { registerAuditRoutes } from './routes/audit';
 import { registerCampaignRoutes } from './routes/campaigns';
@@ -60,6 +61,8 @@ export interface AppDeps {
   portal?: { signIn: PortalSignIn; distDir?: string };
   /** Slack approvals: the interactivity endpoint at /slack/interactions; without it there is none. */
   slack?: Slack;
+  /** An on-demand pull of the directory (the LDAP source); without it POST /v1/directory/sync answers 409. */
+  directorySync?: DirectorySyncRunner;
   /** Access-review definitions (campaigns.yaml); without them the campaign routes know no definition. */
   campaigns?: CampaignDefinitions;
 }
@@ -147,6 +150,10 @@ export function createApp(deps: AppDeps): Express {
   registerKpiRoutes(api, ctx);
   registerPeopleRoutes(api, ctx);
   registerOwnedRoutes(api, ctx);
+  registerIdentityRoutes(api, ctx, {
+    source: deps.directory?.source ?? 'yaml',
+    ...(deps.directorySync && { sync: deps.directorySync }),
+  });
   registerCampaignRoutes(api, ctx, {
     definitions: deps.campaigns ?? { version: 'none', byId: new Map() },
     keyring: auditSettings.keyring,

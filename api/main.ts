@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { Client, Connection } from '@temporalio/client';
 import { dispatchLifecycle } from '../directory/lifecycle';
 import { startDirectory } from '../directory/start';
+import { directorySyncRunner } from '../directory/sync-schedule';
 import { loadCampaigns } from '../platform/campaign-files';
 import { loadConfig } from '../platform/config-files';
 import { createPool, migrate } from '../platform/db';
@@ -70,6 +71,8 @@ async function main(): Promise<void> {
     rateLimitPerMinute: env.GRANTFLOW_RATE_LIMIT_PER_MINUTE,
     auditSettings,
     campaigns,
+    // POST /v1/directory/sync runs the pull in the worker (which holds ldap.yaml) and waits for it.
+    ...(directory.source === 'ldap' && { directorySync: directorySyncRunner(client, pool, env.TEMPORAL_TASK_QUEUE) }),
     ...(signIn && { portal: { signIn } }),
     ...(slack && { slack }),
   });

@@ -33,6 +33,7 @@ export const problemTypes = {
   'already-decided': { status: 409, title: 'You already decided' },
   'invalid-state': { status: 409, title: 'The request is not in a state that allows this' },
   'request-closed': { status: 409, title: 'The request is closed' },
+  'not-pulled': { status: 409, title: 'The directory source is not pulled' },
   'payload-too-large': { status: 413, title: 'The body is too large' },
   'unsupported-media-type': { status: 415, title: 'The body must be application/json' },
   'invalid-request': { status: 422, title: 'The request does not fit the catalog' },

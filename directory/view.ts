@@ -3,6 +3,7 @@ import type { Config } from '../domain/config';
 import type { DirectorySource } from './records';
 import type { Directory } from '../domain/model';
 import { ownDelegations, type OwnDelegation } from './delegations';
+import { loadHandovers, withHandovers } from './handovers';
 import { currentVersion, loadDirectory } from './store';
 
 /** The configuration with the directory as PostgreSQL holds it now; what activities and the API evaluate against. */
@@ -20,9 +21,14 @@ export function createDirectoryView(pool: pg.Pool, base: Config, source: Directo
   let loading: Promise<{ version: number; config: Config }> | undefined;
 
   const load = async () => {
-    const version = await currentVersion(pool);
+    // A handover moves the snapshot too (the next one a directory change makes would come too late for its owner).
+    const [dirVersion, handovers] = await Promise.all([currentVersion(pool), loadHandovers(pool)]);
+    const version = dirVersion * 1_000_000 + handovers.seq;
     if (cached && cached.version === version) return cached;
-    const directory = withOwnDelegations(await loadDirectory(pool, source), await ownDelegations(pool));
+    const directory = withHandovers(
+      withOwnDelegations(await loadDirectory(pool, source), await ownDelegations(pool)),
+      handovers.rows,
+    );
     const config: Config = { ...base, directory, users: new Map(directory.users.map((u) => [u.id, u])) };
     const next = { version, config };
     if (!cached || cached.version < version) cached = next;

@@ -36,6 +36,8 @@ export const campaignDefinitionSchema = z
         privileged: z.boolean().optional(),
         /** Holders in any of these directory groups (a service account by its owner's groups). */
         groups: z.array(id).min(1).optional(),
+        /** These holders only (a one-off review of one identity's access, e.g. a service account handed over). */
+        holders: z.array(z.string().min(1).max(64)).min(1).max(100).optional(),
         /** `include` (default), `exclude`, or `only` service accounts. */
         serviceAccounts: z.enum(['include', 'exclude', 'only']).default('include'),
       })
@@ -111,6 +113,9 @@ export function parseCampaigns(raw: unknown, config: Config, file = 'campaigns.y
     c.scope.groups?.forEach((g, j) => {
       if (!groups.has(g)) problem(`${at}.scope.groups[${j}]`, `unknown group "${g}"`);
     });
+    c.scope.holders?.forEach((h, j) => {
+      if (!config.users.has(h)) problem(`${at}.scope.holders[${j}]`, `unknown identity "${h}"`);
+    });
     c.scope.entitlements?.forEach((e, j) => {
       if (!config.entitlements.has(e)) problem(`${at}.scope.entitlements[${j}]`, `unknown entitlement "${e}"`);
     });
@@ -167,6 +172,7 @@ export function entitlementsInScope(c: CampaignDefinition, config: Config): Enti
 export function holderInScope(c: CampaignDefinition, config: Config, holderId: string): boolean {
   const holder = config.users.get(holderId);
   const service = holder?.kind === 'service';
+  if (c.scope.holders && !c.scope.holders.includes(holderId)) return false;
   if (c.scope.serviceAccounts === 'exclude' && service) return false;
   if (c.scope.serviceAccounts === 'only' && !service) return false;
   if (!c.scope.groups) return true;

@@ -46,6 +46,8 @@ export const workerEnvSchema = z
     GRANTFLOW_RECONCILE_GRACE_SECONDS: z.coerce.number().int().min(60).default(3600),
     /** How often the worker starts the lifecycle runs no writer started (a leaver in directory.yaml, a lost start). */
     GRANTFLOW_LEAVER_SWEEP_SECONDS: z.coerce.number().int().min(1).default(30),
+    /** With the LDAP source: the Temporal Schedule's interval for the sync; 0 means on demand only. */
+    GRANTFLOW_LDAP_SYNC_EVERY_SECONDS: z.coerce.number().int().min(0).default(900),
   })
   .superRefine(checkTemporalEnv);
 export type WorkerEnv = z.infer<typeof workerEnvSchema>;

@@ -7,7 +7,11 @@ import { createAuditLog } from '../activities/audit';
 import { createNotifier } from '../activities/notify';
 import { createMoverActivities } from '../activities/mover';
 import { createOffboardingActivities } from '../activities/offboarding';
+import { createDirectorySyncActivities } from '../activities/directory-sync';
+import { readLdapDirectory } from '../directory/ldap';
+import { loadLdapSettings } from '../directory/ldap-settings';
 import { sweepLifecycle } from '../directory/lifecycle';
+import { ensureDirectorySyncSchedule } from '../directory/sync-schedule';
 import { auditSettingsFromEnv, checkpointerFor } from '../activities/audit-settings';
 import { startDirectory } from '../directory/start';
 import { createPool, migrate } from '../platform/db';
@@ -59,6 +63,8 @@ async function main(): Promise<void> {
     audit: createAuditLog(pool, { keyring: auditSettings.keyring }),
     notify: createNotifier({ pool, log, webhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL }).notify,
   };
+  // The LDAP source is pulled here, on the schedule and for the API's on-demand syncs: only the worker holds ldap.yaml.
+  const ldap = directory.source === 'ldap' ? loadLdapSettings(env.GRANTFLOW_CONFIG_DIR) : undefined;
   const worker = await createWorker({
     connection,
     namespace: env.TEMPORAL_NAMESPACE,
@@ -67,6 +73,7 @@ async function main(): Promise<void> {
       ...activities,
       ...createOffboardingActivities({ ...lifecycle, client }),
       ...createMoverActivities(lifecycle),
+      ...(ldap && createDirectorySyncActivities({ pool, read: () => readLdapDirectory(ldap) })),
     },
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
   });
@@ -90,6 +97,8 @@ async function main(): Promise<void> {
     },
     'worker started',
   );
+  if (ldap)
+    await ensureDirectorySyncSchedule(client, env.TEMPORAL_TASK_QUEUE, env.GRANTFLOW_LDAP_SYNC_EVERY_SECONDS, log);
   const stopSweeps = sweepLifecycle(
     { pool, client, taskQueue: env.TEMPORAL_TASK_QUEUE, source: directory.source, log },
     env.GRANTFLOW_LEAVER_SWEEP_SECONDS * 1000,

@@ -21,6 +21,7 @@ const TABLES = [
   'scim_tokens',
   'directory_syncs',
   'lifecycle_runs',
+  'service_account_handovers',
   'directory_delegations',
   // Directory changes are audited: each suite gets a chain of its own.
   'audit_events',

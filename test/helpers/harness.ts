@@ -145,6 +145,8 @@ export interface EnvOptions {
   directory?: (config: Config) => DirectoryView;
   /** Register the lifecycle workflows' activities too (offboarding over the env's client, mover). */
   lifecycle?: boolean;
+  /** More activities for the worker (the directory sync's, say). */
+  activities?: Record<string, (...args: never[]) => Promise<unknown>>;
 }
 
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
@@ -180,7 +182,11 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
       connection: nativeConnection,
       namespace: 'default',
       taskQueue,
-      activities: { ...createActivities({ pool, config, log, env: process.env, directory }), ...lifecycle },
+      activities: {
+        ...createActivities({ pool, config, log, env: process.env, directory }),
+        ...lifecycle,
+        ...opts.activities,
+      },
       workflowBundle: await workflowBundle(),
     });
   let worker = await newWorker();

@@ -2,7 +2,9 @@ import request from 'supertest';
 import type { Express } from 'express';
 import { signDevToken } from '../../api/auth';
 import { createScimTokens } from '../../api/scim/tokens';
+import { inTransaction } from '../../activities/transaction';
 import { dispatchLifecycle } from '../../directory/lifecycle';
+import { applyDiff } from '../../directory/store';
 import { createDirectoryView } from '../../directory/view';
 import { syncYamlDirectory } from '../../directory/yaml';
 import { createLogger } from '../../platform/logger';
@@ -14,7 +16,7 @@ import {
 } from '../../workflows/identity/messages';
 import { createTestApp } from '../helpers/api';
 import { directoryDb, scimFixture, type DirectoryDb } from '../helpers/directory';
-import { hasRole, startEnv, uniqueId, type RawConfig, type TestEnv } from '../helpers/harness';
+import { hasRole, startEnv, testAuditLog, uniqueId, type RawConfig, type TestEnv } from '../helpers/harness';
 
 jest.setTimeout(120_000);
 
@@ -185,6 +187,190 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   expect(leaves).toHaveLength(1);
 });
 
+/** SCIM carries people only: a service account reaches a SCIM-sourced directory as a record of the store. */
+async function serviceAccount(id: string, ownerScimId: string): Promise<void> {
+  const after = {
+    id,
+    sourceRef: `sa-${id}`,
+    userName: id,
+    name: `Service account ${id}`,
+    kind: 'service' as const,
+    ownerRef: ownerScimId,
+    department: 'engineering',
+    active: true,
+    attributes: {},
+  };
+  await inTransaction(db.pool, (client) =>
+    applyDiff(client, 'scim', 'test', {
+      identities: [{ change: 'created', id, after, fields: [] }],
+      groups: [],
+      deactivations: [],
+    }),
+  );
+}
+
+const scimActive = (active: boolean) => ({
+  schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+  Operations: [{ op: 'replace', value: { active } }],
+});
+
+async function offboardingOf(identityId: string): Promise<string> {
+  const { rows } = await db.pool.query<{ workflow_id: string }>(
+    "SELECT workflow_id FROM lifecycle_runs WHERE identity_id = $1 AND kind = 'leaver'",
+    [identityId],
+  );
+  expect(rows).toHaveLength(1);
+  return rows[0]!.workflow_id;
+}
+
+test("a leaver's service account goes to their manager with an open review of its grants, all on the audit chain", async () => {
+  const tag = uniqueId('h')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  const top = await pushUser(`top${tag}`);
+  const manager = await pushUser(`mgr${tag}`, top.scimId);
+  const leaver = await pushUser(`lvr${tag}`, manager.scimId);
+  const account = `svc${tag}`;
+  await serviceAccount(account, leaver.scimId);
+  // The account holds a live role at the PostgreSQL target (its owner's manager approved it); the leaver one of theirs.
+  const forAccount = uniqueId();
+  await env.submit(leaver.id, { entitlement: 'analytics-db:read', beneficiary: account }, forAccount);
+  await env.waitFor(forAccount, (v) => v.pendingApprovers.includes(manager.id));
+  await (await api(manager.id)).approve(forAccount);
+  const own = await (await api(leaver.id)).submit('github:member');
+  await env.waitFor(forAccount, (v) => v.status === 'active');
+  await env.waitFor(own, (v) => v.status === 'active');
+  expect(await hasRole(account, 'analytics_read')).toBe(true);
+
+  expect((await scim('patch', `/Users/${leaver.scimId}`, scimFixture('entra-patch-deactivate'))).status).toBe(200);
+  const workflowId = await offboardingOf(leaver.id);
+  const done = (await env.client.workflow.getHandle(workflowId).result()) as OffboardingState;
+  const review = `campaign-ownership-review-${account}-v${done.version}`;
+  expect(done).toMatchObject({
+    phase: 'completed',
+    serviceAccounts: [account],
+    successor: manager.id,
+    handovers: [{ account, owner: manager.id, previousOwner: leaver.id, grants: 1, review }],
+  });
+  // The leaver's own access is revoked; the account's stays, under review, with its new owner of record.
+  expect(done.requests.map((r) => [r.requestId, r.finalStatus])).toEqual([[own, 'revoked']]);
+  expect(await hasRole(account, 'analytics_read')).toBe(true);
+  expect((await env.view(forAccount)).status).toBe('active');
+  const directory = await createDirectoryView(db.pool, env.config, 'scim').current();
+  expect(directory.users.get(account)?.owner).toBe(manager.id);
+
+  // The review is an access-review campaign of the account's grants: open, reviewed by the new owner's manager
+  // (never by the owner of record), and so decidable in the review inbox like any other.
+  const campaign = await env.client.workflow.getHandle(review);
+  for (let i = 0; i < 100; i++) {
+    const { rows } = await db.pool.query('SELECT status FROM campaigns WHERE id = $1', [review]);
+    if (rows[0]?.status === 'open') break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const { rows: items } = await db.pool.query<{ request_id: string; reviewers: string[]; status: string }>(
+    `SELECT i.request_id, i.reviewers, c.status FROM campaign_items i JOIN campaigns c ON c.id = i.campaign_id
+      WHERE c.id = $1`,
+    [review],
+  );
+  expect(items).toEqual([{ request_id: forAccount, reviewers: [top.id], status: 'open' }]);
+  expect((await campaign.describe()).status.name).toBe('RUNNING');
+  await campaign.terminate('test over');
+
+  // On the chain, which verifies: the leave, each offboarding step, the handover, the review's start and opening.
+  const { rows: trail } = await db.pool.query<{ action: string; data: Record<string, unknown> }>(
+    `SELECT action, data FROM audit_events
+      WHERE data->>'offboarding' = $1 OR request_id = $2
+         OR (action = 'directory.identity.deactivated' AND data->>'identity' = $3)
+      ORDER BY seq`,
+    [workflowId, review, leaver.id],
+  );
+  const actions = trail.map((r) => r.action);
+  // The campaign's own events come from its workflow, so only the offboarding's order is fixed.
+  expect(actions.filter((a) => !a.startsWith('campaign.'))).toEqual([
+    'directory.identity.deactivated',
+    'offboarding.started',
+    'offboarding.planned',
+    'offboarding.request_ended',
+    'offboarding.owner_assigned',
+    'offboarding.completed',
+  ]);
+  expect(actions.filter((a) => a.startsWith('campaign.'))).toEqual(['campaign.started', 'campaign.opened']);
+  expect(trail.find((r) => r.action === 'offboarding.owner_assigned')?.data).toMatchObject({
+    account,
+    owner: manager.id,
+    previousOwner: leaver.id,
+    review,
+  });
+  await expect(testAuditLog(db.pool).verify()).resolves.toMatchObject({ ok: true });
+  const { rows: told } = await db.pool.query('SELECT recipients, subject FROM notifications WHERE key = $1', [
+    `${workflowId}:handover:${account}`,
+  ]);
+  expect(told).toEqual([{ recipients: [manager.id], subject: `You now own the service account ${account}` }]);
+});
+
+test('a reactivation while an offboarding waits stops it at its next step and says what was already revoked', async () => {
+  const tag = uniqueId('b')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  const manager = await pushUser(`mgr${tag}`);
+  const leaver = await pushUser(`lvr${tag}`, manager.scimId);
+  const as = await api(leaver.id);
+  const github = await as.submit('github:member');
+  const read = await as.submit('analytics-db:read');
+  await env.waitFor(read, (v) => v.pendingApprovers.includes(manager.id));
+  await (await api(manager.id)).approve(read);
+  await env.waitFor(github, (v) => v.status === 'active');
+  await env.waitFor(read, (v) => v.status === 'active');
+  // Another request's change of the leaver's analytics role in progress: that revoke waits at the target.
+  const holder = `held-${tag}`;
+  await db.pool.query(
+    `INSERT INTO connector_leases (beneficiary, entitlement, request_id, operation, lease_until)
+     VALUES ($1, 'analytics-db:read', $2, 'grant', now() + interval '5 minutes')`,
+    [leaver.id, holder],
+  );
+  try {
+    expect((await scim('patch', `/Users/${leaver.scimId}`, scimFixture('entra-patch-deactivate'))).status).toBe(200);
+    const workflowId = await offboardingOf(leaver.id);
+    const handle = env.client.workflow.getHandle(workflowId);
+    for (let i = 0; ; i++) {
+      const s = await handle.query(getOffboardingQuery);
+      if (s.phase === 'waiting' && s.requests.some((r) => r.requestId === github && r.settled === 'ended')) break;
+      if (i > 200) throw new Error(`the offboarding did not get to wait: ${JSON.stringify(s)}`);
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(await hasRole(leaver.id, 'analytics_read')).toBe(true);
+
+    expect((await scim('patch', `/Users/${leaver.scimId}`, scimActive(true))).status).toBe(200);
+    const done = (await handle.result()) as OffboardingState;
+    expect(done).toMatchObject({
+      phase: 'stopped',
+      stoppedBecause: `${leaver.id} is active again`,
+      stop: { alreadyEnded: [{ requestId: github, status: 'revoked' }], stillEnding: [read], notSent: [] },
+      handovers: [],
+    });
+    const { rows } = await db.pool.query<{ data: Record<string, unknown> }>(
+      "SELECT data FROM audit_events WHERE action = 'offboarding.stopped' AND data->>'offboarding' = $1",
+      [workflowId],
+    );
+    expect(rows.map((r) => r.data)).toEqual([
+      expect.objectContaining({
+        stoppedBecause: `${leaver.id} is active again`,
+        alreadyEnded: [{ requestId: github, status: 'revoked' }],
+        stillEnding: [read],
+        notSent: [],
+      }),
+    ]);
+    const { rows: run } = await db.pool.query('SELECT status FROM lifecycle_runs WHERE workflow_id = $1', [workflowId]);
+    expect(run).toEqual([{ status: 'stopped' }]);
+    // The reactivation starts nothing of its own; the person's token works again.
+    expect(
+      await dispatchLifecycle({ pool: db.pool, client: env.client, taskQueue: env.taskQueue, source: 'scim', log }),
+    ).toEqual([]);
+  } finally {
+    await db.pool.query('DELETE FROM connector_leases WHERE request_id = $1', [holder]);
+  }
+});
+
 test('a SCIM change of manager flags the grants the old manager approved and the approvals waiting on them', async () => {
   const tag = uniqueId('m')
     .replace(/[^a-z0-9]/g, '')
@@ -274,7 +460,7 @@ describe('the YAML source', () => {
     await yaml?.drop();
   });
 
-  test('a leaver in the edited file loses their access and that of the service account they alone own', async () => {
+  test('a leaver in the edited file loses their access; the service account they alone own goes to their manager', async () => {
     const own = uniqueId();
     await envY.submit(person, { entitlement: 'github:member' }, own);
     const forAccount = uniqueId();
@@ -292,14 +478,22 @@ describe('the YAML source', () => {
     expect(await dispatchLifecycle(sweep)).toEqual([]);
 
     const done = (await envY.client.workflow.getHandle(workflowId!).result()) as OffboardingState;
-    expect(done).toMatchObject({ phase: 'completed', serviceAccounts: [account], reroute: [] });
+    // The account goes to alice's manager (bob); what she asked for it and was not granted yet is cancelled. It
+    // held no live grant, so there is nothing to review.
+    expect(done).toMatchObject({
+      phase: 'completed',
+      serviceAccounts: [account],
+      reroute: [],
+      handovers: [{ account, owner: 'bob', previousOwner: person, grants: 0 }],
+    });
+    expect(done.handovers[0]?.review).toBeUndefined();
     expect(done.requests.map((r) => [r.requestId, r.role, r.finalStatus]).sort()).toEqual(
       [
         [own, 'beneficiary', 'revoked'],
-        [forAccount, 'service-account', 'cancelled'],
+        [forAccount, 'requester', 'cancelled'],
       ].sort(),
     );
-    // Security (dave) is told the account has no owner now.
+    // Security (dave) is told where the account went.
     const { rows } = await yaml.pool.query<{ recipients: string[]; subject: string }>(
       'SELECT recipients, subject FROM notifications WHERE key = $1',
       [`${workflowId}:planned:1`],

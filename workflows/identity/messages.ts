@@ -38,6 +38,11 @@ export interface OffboardingPlan {
   gone: boolean;
   /** Service accounts the leaver owns with no other valid owner. */
   serviceAccounts: string[];
+  /**
+   * Who takes those accounts over: the leaver's manager (the first active one up the chain), or else a member of the
+   * security group. Absent when there is nobody: then the accounts' access is ended like the leaver's own.
+   */
+  successor?: string;
   end: PlannedRequest[];
   reroute: Reroute[];
   /** Active members of the security group, who are told what needs a person. */
@@ -56,6 +61,37 @@ export interface EndResult {
 
 export type Settled = 'ended' | 'revocation_failed' | 'unsettled';
 
+/** What the offboarding's poll learns: whether the leaver is still gone, and where each request got to. */
+export interface SettledAnswer {
+  gone: boolean;
+  requests: Record<string, { status: Status; settled: Settled }>;
+}
+
+/** A service account handed to a new owner, with the review of its access that the handover opens. */
+export interface Handover {
+  account: string;
+  owner: string;
+  previousOwner: string;
+  /** The one-off access-review campaign of the account's live grants; absent when it holds none. */
+  review?: string;
+  /** The account's live grants when it was handed over (each an item of the review). */
+  grants: number;
+}
+
+export interface HandoverAnswer {
+  /** The leaver is active again: nothing was handed over. */
+  stopped: boolean;
+  handovers: Handover[];
+}
+
+/** What a stopped offboarding had done: ended, sent but still ending (not undone), and never sent. */
+export interface StopReport {
+  because: string;
+  alreadyEnded: { requestId: string; status?: Status }[];
+  stillEnding: string[];
+  notSent: string[];
+}
+
 export interface EndedRequest extends PlannedRequest {
   outcome: EndOutcome;
   /** Where the request got to: ended (a final status), its revocation failed (operators alerted), or still moving. */
@@ -73,11 +109,16 @@ export interface OffboardingState {
   requests: EndedRequest[];
   reroute: Reroute[];
   serviceAccounts: string[];
+  /** Who takes the service accounts over (see OffboardingPlan.successor). */
+  successor?: string;
+  handovers: Handover[];
   security: string[];
   startedAt: string;
   finishedAt?: string;
   /** Set when the identity came back while the offboarding ran. */
   stoppedBecause?: string;
+  /** Set with stoppedBecause: what had been done by then. */
+  stop?: StopReport;
 }
 
 export const getOffboardingQuery = defineQuery<OffboardingState>('getOffboarding');
@@ -131,3 +172,22 @@ export const getMoverQuery = defineQuery<MoverState>('getMover');
 export function moverWorkflowId(identityId: string, version: number): string {
   return `mover-${identityId}-v${version}`;
 }
+
+// ---------- Directory sync (pulled sources) ----------
+
+export interface DirectorySyncArgs {
+  dryRun: boolean;
+  /** Who asked: a person for an on-demand sync, `ldap-sync (scheduled)` for the schedule's runs. */
+  actor: string;
+}
+
+/** A sync's outcome; its diff stays in PostgreSQL (directory_syncs), never in the history. */
+export interface DirectorySyncOutcome {
+  id: string;
+  status: string;
+  error?: string;
+  changes: number;
+  deactivations: number;
+}
+
+export const DIRECTORY_SYNC_SCHEDULE_ID = 'directory-sync-ldap';

@@ -16,6 +16,7 @@ import {
   type EndResult,
   type OffboardingArgs,
   type OffboardingState,
+  type SettledAnswer,
 } from './messages';
 
 // Bookkeeping retries until PostgreSQL is back; it never decides anything.
@@ -34,12 +35,16 @@ const messenger = proxyActivities<OffboardingActivities>({
 const MAX_SWEEPS = 3;
 /** How long the offboarding waits for the requests it ended to finish (a revocation's own budget is ~3 minutes). */
 const SETTLE_BUDGET_MS = 15 * 60_000;
+// Events a step adds to the history (an activity with its workflow task, a timer), as the request workflow counts them.
+const ACTIVITY_EVENTS = 6;
+const TIMER_EVENTS = 4;
 
 /**
  * One leave event (an identity deactivated or deleted at its source) ends everything the person had running: each open
- * request where they are requester or beneficiary, and those of the service accounts they own alone, through the
- * request's own `revoke` update from `system` (a cancel before the grant, a revoke after). Open approvals that wait on
- * them are recorded for rerouting; security is told about both. A reactivation stops it at the next step.
+ * request where they are requester or beneficiary through the request's own `revoke` update from `system` (a cancel
+ * before the grant, a revoke after). Each service account they owned alone goes to their manager (or security) with a
+ * review of its live grants; with nobody to take it, its access is ended too. Open approvals that wait on them are
+ * recorded for rerouting. A reactivation stops it at the next step, and the result says what had been done.
  */
 export async function offboarding(args: OffboardingArgs): Promise<OffboardingState> {
   const s: OffboardingState = args.state ?? {
@@ -50,6 +55,7 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
     requests: [],
     reroute: [],
     serviceAccounts: [],
+    handovers: [],
     security: [],
     startedAt: new Date().toISOString(),
   };
@@ -57,6 +63,15 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
   const id = workflowInfo().workflowId;
   const reason = offboardingReason(s.identityId);
   const historyLimit = args.historyLimit ?? 2000;
+  const back = `${s.identityId} is active again`;
+  // The history's size, estimated from what this run did. Not workflowInfo().historyLength: a workflow task dropped
+  // from the history (an update refused by its validator, a query) makes the length seen while running differ from
+  // the length seen on replay, and a decision taken on it would not replay.
+  let cost = 0;
+  const act = <T>(call: Promise<T>): Promise<T> => {
+    cost += ACTIVITY_EVENTS;
+    return call;
+  };
   const publish = () => {
     upsertSearchAttributes([
       { key: identityKey, value: s.identityId },
@@ -65,17 +80,27 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
     const ended = s.requests.filter((r) => r.settled === 'ended').length;
     setCurrentDetails(
       `Offboarding ${s.identityId} (v${s.version}): ${s.phase}; ${ended}/${s.requests.length} requests ended, ` +
-        `${s.reroute.length} approvals to reroute, ${s.serviceAccounts.length} service accounts without an owner.`,
+        `${s.reroute.length} approvals to reroute, ${s.serviceAccounts.length} service accounts to hand over` +
+        `${s.successor ? ` to ${s.successor}` : ''}, ${s.handovers.length} handed over.`,
     );
   };
+  const learn = (answer: SettledAnswer) => {
+    for (const r of s.requests) {
+      const now = answer.requests[r.requestId];
+      if (!now) continue;
+      r.settled = now.settled;
+      r.finalStatus = now.status;
+    }
+  };
   publish();
-  if (!args.state) await bookkeeping.recordOffboarding({ offboardingId: id, event: 'started', state: s, args });
+  if (!args.state) await act(bookkeeping.recordOffboarding({ offboardingId: id, event: 'started', state: s, args }));
 
   while (s.phase === 'planning' || s.phase === 'ending' || s.phase === 'waiting') {
     if (s.phase === 'planning') {
-      const plan = await bookkeeping.planOffboarding({ identityId: s.identityId });
+      const plan = await act(bookkeeping.planOffboarding({ identityId: s.identityId }));
       if (!plan.gone) {
-        stop(s, `${s.identityId} is active again`);
+        s.phase = 'stopped';
+        s.stoppedBecause = back;
         break;
       }
       const first = s.sweeps === 0;
@@ -87,9 +112,10 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
       const newReroutes = plan.reroute.filter((r) => !rerouted.has(r.requestId));
       s.reroute.push(...newReroutes);
       s.serviceAccounts = [...new Set([...s.serviceAccounts, ...plan.serviceAccounts])];
+      if (plan.successor !== undefined) s.successor = plan.successor;
       s.security = plan.security;
       if (first || newReroutes.length > 0) {
-        await bookkeeping.recordOffboarding({ offboardingId: id, event: 'planned', state: s, args });
+        await act(bookkeeping.recordOffboarding({ offboardingId: id, event: 'planned', state: s, args }));
       }
       // A sweep that finds nothing new, or the last allowed one, ends the loop.
       s.phase = fresh.length > 0 && s.sweeps <= MAX_SWEEPS ? 'ending' : 'finishing';
@@ -98,15 +124,22 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
     }
     if (s.phase === 'ending') {
       for (const r of s.requests.filter((x) => x.settled === undefined && x.outcome === 'ending')) {
-        const result = await messenger
-          .endRequest({ offboardingId: id, identityId: s.identityId, requestId: r.requestId, role: r.role, reason })
-          .catch((err: unknown): EndResult => ({
+        const result = await act(
+          messenger.endRequest({
+            offboardingId: id,
+            identityId: s.identityId,
             requestId: r.requestId,
-            outcome: 'refused',
-            detail: `grantflow could not reach the request: ${err instanceof Error ? err.message : String(err)}`,
-          }));
+            role: r.role,
+            reason,
+          }),
+        ).catch((err: unknown): EndResult => ({
+          requestId: r.requestId,
+          outcome: 'refused',
+          detail: `grantflow could not reach the request: ${err instanceof Error ? err.message : String(err)}`,
+        }));
         if (result.outcome === 'stopped') {
-          stop(s, `${s.identityId} is active again`);
+          s.phase = 'stopped';
+          s.stoppedBecause = back;
           break;
         }
         r.outcome = result.outcome;
@@ -120,36 +153,70 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
       publish();
       continue;
     }
-    // waiting: the requests finish their own revocations; poll with a growing pause, within a budget.
-    const waitedSince = Date.now();
+    // waiting: the requests finish their own revocations; poll with a growing pause, within a budget. The budget is
+    // the sum of the pauses slept, never Date.now(): in the first task after a worker lost its cache the SDK can give
+    // the time of the task before, so a live run could judge the budget otherwise than its replay does.
+    let waited = 0;
     for (let pause = 1000; ; pause = Math.min(pause * 2, 30_000)) {
       const open = s.requests.filter((r) => r.settled === 'unsettled').map((r) => r.requestId);
-      if (open.length === 0 || Date.now() - waitedSince > SETTLE_BUDGET_MS) break;
+      if (open.length === 0 || waited >= SETTLE_BUDGET_MS) break;
+      cost += TIMER_EVENTS;
       await sleep(pause);
-      const settled = await bookkeeping.settledRequests({ requestIds: open });
-      for (const r of s.requests) {
-        const now = settled[r.requestId];
-        if (!now) continue;
-        r.settled = now.settled;
-        r.finalStatus = now.status;
+      waited += pause;
+      const answer = await act(bookkeeping.settledRequests({ identityId: s.identityId, requestIds: open }));
+      learn(answer);
+      if (!answer.gone) {
+        s.phase = 'stopped';
+        s.stoppedBecause = back;
+        break;
       }
     }
+    if (s.phase === 'stopped') break;
     s.phase = 'planning';
     publish();
-    if (workflowInfo().historyLength > historyLimit) {
+    if (cost > historyLimit) {
       return continueAsNew<typeof offboarding>({ ...args, state: s });
     }
+  }
+
+  if (s.phase === 'finishing' && s.successor !== undefined) {
+    const owned = s.serviceAccounts.filter((a) => !s.handovers.some((h) => h.account === a));
+    if (owned.length > 0) {
+      const answer = await act(
+        bookkeeping.handOverServiceAccounts({
+          offboardingId: id,
+          identityId: s.identityId,
+          version: s.version,
+          accounts: owned,
+          successor: s.successor,
+        }),
+      );
+      if (answer.stopped) {
+        s.phase = 'stopped';
+        s.stoppedBecause = back;
+      }
+      s.handovers.push(...answer.handovers);
+    }
+  }
+  if (s.phase === 'stopped') {
+    // Where each request it sent got to by now: the report says what was already ended, and what is still on its way
+    // out (a revoke sent is not taken back: the person asks again, as anyone would).
+    const sent = s.requests.filter((r) => r.settled === 'unsettled').map((r) => r.requestId);
+    if (sent.length > 0) learn(await act(bookkeeping.settledRequests({ identityId: s.identityId, requestIds: sent })));
+    s.stop = {
+      because: s.stoppedBecause ?? back,
+      alreadyEnded: s.requests
+        .filter((r) => r.settled === 'ended')
+        .map((r) => ({ requestId: r.requestId, ...(r.finalStatus && { status: r.finalStatus }) })),
+      stillEnding: s.requests.filter((r) => r.settled === 'unsettled').map((r) => r.requestId),
+      notSent: s.requests.filter((r) => r.settled === undefined && r.outcome === 'ending').map((r) => r.requestId),
+    };
   }
 
   const event = s.phase === 'stopped' ? 'stopped' : 'completed';
   s.phase = event;
   s.finishedAt = new Date().toISOString();
   publish();
-  await bookkeeping.recordOffboarding({ offboardingId: id, event, state: s, args });
+  await act(bookkeeping.recordOffboarding({ offboardingId: id, event, state: s, args }));
   return s;
-}
-
-function stop(s: OffboardingState, because: string): void {
-  s.phase = 'stopped';
-  s.stoppedBecause = because;
 }
