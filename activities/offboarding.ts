@@ -12,6 +12,7 @@ import type { CampaignDefinition } from '../domain/campaign';
 import type { Config } from '../domain/config';
 import { FINAL_STATUSES, OPEN_STATUSES, SYSTEM_ACTOR, type Status } from '../domain/model';
 import type { DirectoryView } from '../directory/view';
+import { endDelegationsTo } from '../directory/delegations';
 import { revokeUpdate, workflowIdFor, type StageView } from '../workflows/messages';
 import { campaignWorkflowId, type CampaignArgs } from '../workflows/campaign/messages';
 import type {
@@ -117,6 +118,8 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
           ORDER BY submitted_at, id`,
         [OPEN_STATUSES, identityId, serviceAccounts],
       );
+      // Nobody's approvals go to a leaver: the delegations people set to them end now (audited, once).
+      if (!person?.active) await endDelegationsTo(pool, identityId);
       // The accounts go to the leaver's manager (first active one up the chain), else to a member of security.
       const successor = serviceAccounts.length > 0 ? (activeManager(config, person) ?? security[0]) : undefined;
       const plan: OffboardingPlan = {

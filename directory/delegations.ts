@@ -57,3 +57,37 @@ export async function ownDelegations(db: pg.Pool | pg.PoolClient): Promise<Map<s
     ]),
   );
 }
+
+/**
+ * Ends every delegation people set to `leaverId` (a leaver must not receive anyone's approvals), each as a change
+ * of its delegator's record by `system` from the source `offboarding`, audited like any directory change.
+ * Idempotent: a second call finds nothing to end. Returns the delegators whose delegation ended.
+ */
+export async function endDelegationsTo(pool: pg.Pool, leaverId: string): Promise<string[]> {
+  const ended = await inTransaction(pool, async (client) => {
+    await lockName(client, DIRECTORY_LOCK);
+    const { rows } = await client.query<{ identity_id: string; until: Date | null }>(
+      `UPDATE directory_delegations d SET delegate_id = NULL, until = NULL, updated_at = now()
+         FROM directory_delegations old
+        WHERE d.identity_id = old.identity_id AND d.delegate_id = $1
+        RETURNING d.identity_id, old.until`,
+      [leaverId],
+    );
+    const versions: number[] = [];
+    for (const r of rows) {
+      const { rows: change } = await client.query<{ version: string }>(
+        `INSERT INTO directory_changes (source, actor, subject_kind, subject_id, change, before, after)
+         VALUES ('offboarding', 'system', 'identity', $1, 'updated', $2::jsonb, $3::jsonb) RETURNING version`,
+        [
+          r.identity_id,
+          JSON.stringify({ delegation: { to: leaverId, until: r.until?.toISOString() } }),
+          JSON.stringify({ fields: ['delegation'], delegation: null, reason: `${leaverId} left` }),
+        ],
+      );
+      versions.push(Number(change[0]?.version));
+    }
+    return { delegators: rows.map((r) => r.identity_id), versions };
+  });
+  await auditDirectoryChanges(pool, ended.versions);
+  return ended.delegators;
+}

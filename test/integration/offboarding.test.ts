@@ -1,5 +1,6 @@
 import request from 'supertest';
 import type { Express } from 'express';
+import { setOwnDelegation } from '../../directory/delegations';
 import { signDevToken } from '../../api/auth';
 import { createScimTokens } from '../../api/scim/tokens';
 import { inTransaction } from '../../activities/transaction';
@@ -122,6 +123,8 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   await env.waitFor(write, (v) => v.pendingApprovers.includes(manager.id));
   await env.waitFor(waiting, (v) => v.pendingApprovers.includes(leaver.id));
   expect(await hasRole(leaver.id, 'analytics_read')).toBe(true);
+  // The leaver's report hands their approvals to the leaver while away.
+  await setOwnDelegation(db.pool, report.id, { to: leaver.id, until: '2099-01-01T00:00:00.000Z' });
 
   // Entra sends `"active": "False"`; and sends it again.
   const deactivate = scimFixture('entra-patch-deactivate');
@@ -185,6 +188,18 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
     [leaver.id],
   );
   expect(leaves).toHaveLength(1);
+  // Nobody's approvals go to the leaver any more: the delegation ended, by system, on the chain.
+  const { rows: delegation } = await db.pool.query(
+    'SELECT delegate_id FROM directory_delegations WHERE identity_id = $1',
+    [report.id],
+  );
+  expect(delegation).toEqual([{ delegate_id: null }]);
+  const { rows: ended } = await db.pool.query(
+    `SELECT actor FROM audit_events WHERE action = 'directory.identity.updated' AND data->>'identity' = $1
+        AND actor = 'system'`,
+    [report.id],
+  );
+  expect(ended).toHaveLength(1);
 });
 
 /** SCIM carries people only: a service account reaches a SCIM-sourced directory as a record of the store. */

@@ -450,6 +450,78 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/identities": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Identities with status, source, manager, owner and holdings (security and admins) */
+        get: operations["listIdentities"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/identities/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One identity (security and admins; anyone their own) */
+        get: operations["getIdentity"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/service-accounts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Service accounts with their owners, grants and last review (security and admins) */
+        get: operations["listServiceAccounts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/directory/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The directory source, its version and its last pulled syncs (security and admins) */
+        get: operations["getDirectorySync"];
+        put?: never;
+        /**
+         * Pull the directory source now: a dry run (the diff) or applied (security and admins)
+         * @description Fail-safe like the scheduled sync: an error or partial read changes nothing, and a sync that would deactivate more than the guard allows waits for security to confirm (`awaiting_confirmation`).
+         */
+        post: operations["syncDirectory"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/campaigns": {
         parameters: {
             query?: never;
@@ -1463,6 +1535,111 @@ export interface components {
             /** @description More than 1000 live grants: only the first are listed. */
             truncated: boolean;
         };
+        /** @description An identity as the directory in force holds it, with what it holds. */
+        Identity: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            kind: "human" | "service";
+            /** @enum {string} */
+            status: "active" | "inactive" | "deleted";
+            /** @enum {string} */
+            source: "yaml" | "scim" | "ldap";
+            email?: string;
+            department?: string;
+            /** @description The manager in force (an id). */
+            manager?: string;
+            /** @description A service account’s owner in force (after any handover). */
+            owner?: string;
+            groups: string[];
+            /** @description The directory version of its last change. */
+            version?: number;
+            /** @description Live grants held. */
+            holdings: {
+                requestId: string;
+                entitlement: string;
+                startedAt?: string;
+                expiresAt?: string;
+            }[];
+        };
+        /** @description A service account with its owner, grants and last review. */
+        ServiceAccount: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            kind: "human" | "service";
+            /** @enum {string} */
+            status: "active" | "inactive" | "deleted";
+            /** @enum {string} */
+            source: "yaml" | "scim" | "ldap";
+            email?: string;
+            department?: string;
+            /** @description The manager in force (an id). */
+            manager?: string;
+            /** @description A service account’s owner in force (after any handover). */
+            owner?: string;
+            groups: string[];
+            /** @description The directory version of its last change. */
+            version?: number;
+            /** @description Live grants held. */
+            holdings: {
+                requestId: string;
+                entitlement: string;
+                startedAt?: string;
+                expiresAt?: string;
+            }[];
+            /** @description The owner is an active person (else it may not be requested for). */
+            ownerValid: boolean;
+            handover?: {
+                owner: string;
+                previousOwner: string;
+                offboarding: string;
+                handedAt: string;
+                /** @description The access-review campaign the handover opened. */
+                review?: string;
+            };
+            /** @description The latest access review of any of its grants. */
+            lastReview?: {
+                campaign: string;
+                status: string;
+                startedAt: string;
+                /** @enum {string} */
+                decision?: "keep" | "revoke";
+            };
+        };
+        DirectorySyncStatus: {
+            /** @enum {string} */
+            source: "yaml" | "scim" | "ldap";
+            /** @description The directory’s version (one per change). */
+            version: number;
+            /** @description Whether POST /v1/directory/sync can pull the source now. */
+            pulled: boolean;
+            /** @description The last 20 pulled syncs, newest first. */
+            syncs: {
+                id: string;
+                status: string;
+                startedAt: string;
+                finishedAt?: string;
+                error?: string;
+                changes: number;
+                deactivations: string[];
+            }[];
+        };
+        DirectorySyncResult: {
+            id: string;
+            /** @enum {string} */
+            status: "applied" | "dry_run" | "failed" | "awaiting_confirmation" | "confirmed" | "superseded";
+            error?: string;
+            /** @description Deactivations allowed without a confirmation. */
+            limit?: number;
+            changes: {
+                id: string;
+                change: string;
+                fields: string[];
+            }[];
+            deactivations: string[];
+            skipped?: string[];
+        };
         CampaignList: {
             items: components["schemas"]["Campaign"][];
             definitions: {
@@ -2087,7 +2264,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2207,7 +2384,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2327,7 +2504,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2447,7 +2624,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2576,7 +2753,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2696,7 +2873,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2816,7 +2993,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3065,7 +3242,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3166,7 +3343,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3603,7 +3780,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -3913,6 +4090,420 @@ export interface operations {
             };
             /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listIdentities: {
+        parameters: {
+            query?: {
+                status?: "active" | "inactive" | "deleted";
+                kind?: "human" | "service";
+                /** @description A directory identity id. */
+                manager?: string;
+                limit?: number;
+                /** @description The `next` of the page before. */
+                after?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page, ordered by id. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["Identity"][];
+                        next?: string;
+                    };
+                };
+            };
+            /** @description Problem: validation, malformed-json. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIdentity: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A directory identity id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The identity. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Identity"];
+                };
+            };
+            /** @description Problem: validation, malformed-json. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: not-found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listServiceAccounts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every service account. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        items: components["schemas"]["ServiceAccount"][];
+                    };
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getDirectorySync: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sync status. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DirectorySyncStatus"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: rate-limited. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: internal. */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unavailable. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    syncDirectory: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Only report the diff (the default).
+                     * @default true
+                     */
+                    dryRun?: boolean;
+                };
+            };
+        };
+        responses: {
+            /** @description The sync’s outcome and diff. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DirectorySyncResult"];
+                };
+            };
+            /** @description Problem: validation, malformed-json. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unauthenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: forbidden, self-approval, not-eligible, not-allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: payload-too-large. The body limit is 64kb. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem: unsupported-media-type. */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4270,7 +4861,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4387,7 +4978,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4583,7 +5174,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4697,7 +5288,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed. */
+            /** @description Problem: stage-closed, already-decided, invalid-state, request-closed, not-pulled. */
             409: {
                 headers: {
                     [name: string]: unknown;
