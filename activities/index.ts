@@ -88,6 +88,7 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
           ],
           risk: evaluation.risk,
           existingRequestId: holder,
+          policyVersion: evaluation.policyVersion,
         };
       });
     },

@@ -388,5 +388,6 @@ export interface GrantSpec {
 }
 
 export type Evaluation =
-  | { valid: false; reasons: Reason[]; risk?: Risk; existingRequestId?: string }
+  /** `policyVersion`: the policy that refused it (absent in evaluations recorded before it was kept). */
+  | { valid: false; reasons: Reason[]; risk?: Risk; existingRequestId?: string; policyVersion?: string }
   | { valid: true; reasons: []; risk: Risk; plan: Plan; grant: GrantSpec; policyVersion: string };

@@ -109,7 +109,7 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
   const risk = entitlement && beneficiary ? assessRisk(facts, config) : undefined;
   const waived = entitlement ? applyException(facts, entitlement, reasons, config, refuse) : [];
   if (!entitlement || !beneficiary || !risk || reasons.length > 0) {
-    return invalid(reasons, risk, existingRequestId);
+    return invalid(reasons, risk, config.policyVersion, existingRequestId);
   }
 
   const ctx: ApproverContext = { config, requester: facts.requester, beneficiary, entitlement, now: facts.now };
@@ -117,7 +117,7 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
   const rulePlan = planFor(facts, ctx, risk, grantMs);
   if (!rulePlan) {
     refuse('no_matching_rule', `No policy rule covers ${entitlement.id}; ask security to extend the policy.`);
-    return invalid(reasons, risk);
+    return invalid(reasons, risk, config.policyVersion);
   }
   const plan = waived.length > 0 ? withException(rulePlan, waived, input, ctx) : rulePlan;
   const stages = plan.kind === 'stages' ? plan.stages : plan.kind === 'break-glass' ? [plan.review] : [];
@@ -127,7 +127,7 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
       `Nobody other than the requester and beneficiary can approve stage "${stage.name}".`,
     );
   }
-  if (reasons.length > 0) return invalid(reasons, risk);
+  if (reasons.length > 0) return invalid(reasons, risk, config.policyVersion);
 
   const { roles, extensionWithoutApprovalUpTo } = config.policy;
   const operators = [...new Set([roles.security, ...roles.admins].flatMap((group) => groupMembers(config, group)))];
@@ -154,10 +154,16 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
 
 type Refuse = (code: ReasonCode, message: string, field?: string) => void;
 
-function invalid(reasons: Reason[], risk: Risk | undefined, existingRequestId?: string): Evaluation {
+function invalid(
+  reasons: Reason[],
+  risk: Risk | undefined,
+  policyVersion: string,
+  existingRequestId?: string,
+): Evaluation {
   return {
     valid: false,
     reasons,
+    policyVersion,
     ...(risk && { risk }),
     ...(existingRequestId !== undefined && { existingRequestId }),
   };

@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import { signDevToken } from '../../api/auth';
+import { chainHash } from '../../activities/audit-chain';
 import { readConfigDocuments } from '../../platform/config-files';
 import type { RequestView } from '../../workflows/messages';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
@@ -136,5 +137,62 @@ describe('plans as pictures', () => {
     const after = await get(pia, `/v1/requests/${id}`);
     expect(after.body.planDiagram).toContain('class s1 approved');
     expect(after.body.planDiagram).toMatch(/Bob Brown \(bob\) approved \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+  });
+});
+
+describe('the policy version as evidence', () => {
+  interface Exported {
+    seq: number;
+    eventId: string;
+    requestId?: string;
+    actor: string;
+    action: string;
+    at: string;
+    data: Record<string, unknown>;
+    prevHash: string;
+    hash: string;
+  }
+
+  test('validated and rejected events carry it inside the hash, and both exports show it', async () => {
+    const version = (await get(pia, '/v1/policy')).body.version as string;
+    expect(version).toBe(`2026-11-23.1@${source.sha256.slice(0, 12)}`);
+
+    // A second request for the same access is refused by the workflow's own evaluation (not by the API's pre-check).
+    const first = uniqueId('pv');
+    const second = uniqueId('pv');
+    await env.submit(pia, { entitlement: 'analytics-db:write', fields: { ticket: 'CHG-77' } }, first);
+    await env.waitFor(first, (v) => v.status === 'pending_approval');
+    await env.submit(pia, { entitlement: 'analytics-db:write', fields: { ticket: 'CHG-78' } }, second);
+    const rejected = await env.waitFor(second, (v) => v.status === 'rejected');
+    expect(rejected.reasons).toEqual([expect.objectContaining({ code: 'already_requested' })]);
+
+    const events: Exported[] = [];
+    for (const id of [first, second]) {
+      const json = await get('dave', `/v1/audit/export?format=json&requestId=${id}`);
+      expect(json.status).toBe(200);
+      events.push(...(JSON.parse(json.text) as { events: Exported[] }).events);
+    }
+    const decided = events.filter((e) => e.action === 'validated' || e.action === 'rejected');
+    expect(decided.map((e) => [e.requestId, e.action, e.data.policyVersion])).toEqual([
+      [first, 'validated', version],
+      [second, 'rejected', version],
+    ]);
+    // Inside the hash: recomputing it from the event as exported gives the stored hash, and without the version not.
+    for (const e of decided) {
+      const content = { eventId: e.eventId, requestId: e.requestId, actor: e.actor, action: e.action, at: e.at };
+      expect(chainHash(e.prevHash, e.seq, { ...content, data: e.data })).toBe(e.hash);
+      const { policyVersion: _dropped, ...without } = e.data;
+      expect(chainHash(e.prevHash, e.seq, { ...content, data: without })).not.toBe(e.hash);
+    }
+    expect((await get('dave', '/v1/audit/verify')).body.ok).toBe(true);
+
+    const csv = await get('dave', `/v1/audit/export?format=csv&requestId=${second}`);
+    expect(csv.status).toBe(200);
+    const [header, ...rows] = csv.text.trim().split('\r\n');
+    expect(header?.split(',').at(-1)).toBe('policy_version');
+    const byAction = new Map(rows.map((line) => [line.split(',')[5], line.split(',').at(-1)]));
+    expect(byAction.get('rejected')).toBe(version);
+    // Events that decide nothing name no version.
+    expect(byAction.get('submitted')).toBe('');
   });
 });

@@ -38,9 +38,11 @@ export function evaluated(s: RequestState, evaluation: Evaluation, now: number):
     s.view.reasons = evaluation.reasons;
     s.view.risk = evaluation.risk;
     s.view.existingRequestId = evaluation.existingRequestId;
+    // The version comes from the recorded evaluation, so a replay of an older run writes what it wrote then.
     record(s, now, 'rejected', 'system', {
       reasons: evaluation.reasons,
       existingRequestId: evaluation.existingRequestId,
+      ...(evaluation.policyVersion !== undefined && { policyVersion: evaluation.policyVersion }),
     });
     notify(s, 'closed:rejected', [s.view.requester], 'Access request rejected', reasonsText(s));
     return enter(s, { name: 'closing', status: 'rejected', by: 'system', recorded: true });
