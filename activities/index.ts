@@ -89,6 +89,7 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
           risk: evaluation.risk,
           existingRequestId: holder,
           policyVersion: evaluation.policyVersion,
+          ...(evaluation.tags && { tags: evaluation.tags }),
         };
       });
     },

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { RequestTags } from './taxonomy';
 import { durationSchema } from './duration';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a lower-case id (letters, digits, . _ -)');
@@ -388,6 +389,24 @@ export interface GrantSpec {
 }
 
 export type Evaluation =
-  /** `policyVersion`: the policy that refused it (absent in evaluations recorded before it was kept). */
-  | { valid: false; reasons: Reason[]; risk?: Risk; existingRequestId?: string; policyVersion?: string }
-  | { valid: true; reasons: []; risk: Risk; plan: Plan; grant: GrantSpec; policyVersion: string };
+  /**
+   * `policyVersion`: the policy that refused it. `tags` (domain/taxonomy.ts) in both. Both absent in evaluations
+   * recorded in histories before they were kept.
+   */
+  | {
+      valid: false;
+      reasons: Reason[];
+      risk?: Risk;
+      existingRequestId?: string;
+      policyVersion?: string;
+      tags?: RequestTags;
+    }
+  | {
+      valid: true;
+      reasons: [];
+      risk: Risk;
+      plan: Plan;
+      grant: GrantSpec;
+      policyVersion: string;
+      tags?: RequestTags;
+    };

@@ -1,5 +1,15 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { GrantSpec, Quorum, Reason, RequestInput, ReviewState, Risk, Status } from '../domain/model';
+import type {
+  ExceptionPlan,
+  GrantSpec,
+  Quorum,
+  Reason,
+  RequestInput,
+  ReviewState,
+  Risk,
+  Status,
+} from '../domain/model';
+import type { RequestTags } from '../domain/taxonomy';
 
 // Wire names are stable verbs: running workflows depend on them, so never rename one.
 
@@ -178,6 +188,10 @@ export interface RequestView {
   existingRequestId?: string;
   risk?: Risk;
   plan?: { kind: 'auto-approve' | 'stages' | 'break-glass'; rule: string; policyVersion: string };
+  /** Type, application, sensitivity, urgency and owners (domain/taxonomy.ts), from the policy's evaluation. */
+  tags?: RequestTags;
+  /** Set when the request was accepted as an exception to policy: what it waives and the control instead. */
+  exception?: ExceptionPlan;
   stages: StageView[];
   pendingApprovers: string[];
   extension?: ExtensionView;

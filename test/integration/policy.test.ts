@@ -12,6 +12,7 @@ jest.setTimeout(90_000);
 const SECRET = 'policy-test-secret-0123456789abcdef';
 const tag = uniqueId('p').replace(/[^a-z0-9-]/g, '');
 const pia = `pia-${tag}`;
+const quinn = `quinn-${tag}`;
 const justification = 'Needed for the quarterly analytics report';
 const { source } = readConfigDocuments('config/demo', {});
 
@@ -31,6 +32,10 @@ beforeAll(async () => {
         manager: 'bob',
         groups: ['engineering'],
       });
+      raw.directory.users.push({ id: quinn, name: 'Quinn', department: 'finance', manager: 'bob', groups: [] });
+      // The critical rule's first stage escalates at once, so that escalations can be counted within a test.
+      const critical = raw.policy.rules.find((r: { name: string }) => r.name === 'critical');
+      critical.plan[0].sla.escalateAfter = 'PT2S';
       return raw;
     },
   });
@@ -194,5 +199,78 @@ describe('the policy version as evidence', () => {
     expect(byAction.get('rejected')).toBe(version);
     // Events that decide nothing name no version.
     expect(byAction.get('submitted')).toBe('');
+  });
+});
+
+describe('exceptions: tagged, listed and reported', () => {
+  test('an SoD exception is refused without a control; with one it runs into the extra stages, and is counted', async () => {
+    const from = new Date().toISOString();
+    const approver = await post(quinn, '/v1/requests', { entitlement: 'payroll:approver', justification });
+    expect(approver.status).toBe(201);
+    const approverId = (approver.body as RequestView).id;
+    await env.waitFor(approverId, (v) => v.status === 'pending_approval');
+
+    const body = { entitlement: 'payroll:viewer', justification };
+    const noControl = await post(quinn, '/v1/requests', { ...body, exception: { reviewEvery: 'P7D' } });
+    expect(noControl.status).toBe(400);
+    expect(noControl.body.errors).toEqual([expect.objectContaining({ field: 'exception.compensatingControl' })]);
+
+    const compensatingControl = 'Finance reviews every payroll run with a second person.';
+    const submitted = await post(quinn, '/v1/requests', { ...body, exception: { compensatingControl } });
+    expect(submitted.status).toBe(201);
+    const id = (submitted.body as RequestView).id;
+    const view = await env.waitFor(id, (v) => v.status === 'pending_approval');
+    expect(view.tags).toEqual({
+      type: 'exception',
+      application: 'payroll',
+      sensitivity: 'critical',
+      urgency: 'normal',
+      owners: ['carol'],
+    });
+    expect(view.exception).toMatchObject({ waived: [{ code: 'sod_conflict' }], compensatingControl });
+    expect(view.stages.map((s) => s.name)).toEqual([
+      'manager',
+      'resource-owner',
+      'security',
+      'exception-security',
+      'exception-owner-manager',
+    ]);
+    // Through the rule's own stages into the first one the exception added.
+    for (const who of ['bob', 'carol', 'dave']) {
+      expect((await post(who, `/v1/requests/${id}/decisions`, { decision: 'approve' })).status).toBe(200);
+    }
+    const extra = await get(quinn, `/v1/requests/${id}`);
+    expect(extra.body.stages[3]).toMatchObject({ name: 'exception-security', status: 'open' });
+    expect(extra.body.stages[3].approvers).toContain('dave');
+
+    // Tagged in the trail too, and listed by type.
+    const trail = await get('dave', `/v1/audit?requestId=${id}&limit=100`);
+    const validated = trail.body.events.find((e: { action: string }) => e.action === 'validated');
+    expect(validated.data).toMatchObject({ type: 'exception', exception: { waived: ['sod_conflict'] } });
+    const listed = await get('dave', `/v1/requests?type=exception&beneficiary=${quinn}`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.map((i: { id: string; type: string }) => [i.id, i.type])).toEqual([[id, 'exception']]);
+    const ordinary = await get(quinn, `/v1/requests?type=new&mine=true`);
+    expect(ordinary.body.items.map((i: { id: string }) => i.id)).toEqual([approverId]);
+    expect((await get(quinn, '/v1/requests?type=urgent')).status).toBe(400);
+
+    // The ordinary request's manager stage escalated (2 s in this policy); the exception's did not (decided in time).
+    await env.waitFor(approverId, (v) => v.stages[0]?.escalated === true);
+    const kpis = await get('dave', `/v1/kpis?from=${encodeURIComponent(from)}`);
+    expect(kpis.status).toBe(200);
+    expect(kpis.body.exceptions.byResourceAndReason).toEqual([
+      { resource: 'payroll', reason: 'sod_conflict', count: 1 },
+    ]);
+    // On a slow machine bob may also have decided the exception's stage only after it escalated: count from the views.
+    const escalated = (await Promise.all([approverId, id].map((r) => env.view(r)))).filter(
+      (v) => v.stages[0]?.escalated,
+    ).length;
+    expect(kpis.body.escalations.byResourceAndStage).toContainEqual({
+      resource: 'payroll',
+      rule: 'critical',
+      stage: 'manager',
+      count: escalated,
+    });
+    expect((await get(quinn, '/v1/kpis')).status).toBe(403);
   });
 });
