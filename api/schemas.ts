@@ -268,6 +268,13 @@ const stageSchema = z
     escalatesAt: z.string().optional(),
     deadlineAt: z.string().optional(),
     closedAt: z.string().optional(),
+    calendar: z.string().optional().meta({
+      description: 'Set when the deadlines count business hours: the calendar and the approvers’ time zones.',
+    }),
+    reminders: z
+      .array(z.object({ at: z.string(), approvers: z.array(userId) }))
+      .optional()
+      .meta({ description: 'A business-hours stage’s reminders, each in its approvers’ working hours.' }),
   })
   .meta({ id: 'Stage' });
 const reviewStateSchema = z.enum(['pending', 'cleared', 'flagged']);

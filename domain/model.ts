@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { RequestTags } from './taxonomy';
+import type { WorkingTime } from './working-time';
 import { durationSchema } from './duration';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a lower-case id (letters, digits, . _ -)');
@@ -353,6 +354,8 @@ export interface ResolvedStage {
   deadlineMs: number;
   /** Set when the durations count business hours of the approvers' calendar rather than wall-clock time. */
   clock?: 'business';
+  /** A business-hours stage's working time, resolved when the policy was asked (domain/working-time.ts). */
+  workingTime?: WorkingTime;
 }
 
 /** What an exception excuses, and the control that is meant to make up for it. */

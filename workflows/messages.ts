@@ -119,6 +119,10 @@ export interface StageView {
   escalatesAt?: string;
   deadlineAt?: string;
   closedAt?: string;
+  /** Set when the deadlines count business hours: which calendar, e.g. `business hours (…) in Europe/Berlin`. */
+  calendar?: string;
+  /** A business-hours stage's reminders: when, and to whom (in each approver's working hours). */
+  reminders?: { at: string; approvers: string[] }[];
 }
 
 export interface ReviewView extends StageView {

@@ -742,6 +742,13 @@ export interface components {
                 escalatesAt?: string;
                 deadlineAt?: string;
                 closedAt?: string;
+                /** @description Set when the deadlines count business hours: the calendar and the approvers’ time zones. */
+                calendar?: string;
+                /** @description A business-hours stage’s reminders, each in its approvers’ working hours. */
+                reminders?: {
+                    at: string;
+                    approvers: string[];
+                }[];
                 /** @enum {string} */
                 outcome?: "cleared" | "flagged";
                 reviewedBy?: string;
@@ -825,6 +832,13 @@ export interface components {
             escalatesAt?: string;
             deadlineAt?: string;
             closedAt?: string;
+            /** @description Set when the deadlines count business hours: the calendar and the approvers’ time zones. */
+            calendar?: string;
+            /** @description A business-hours stage’s reminders, each in its approvers’ working hours. */
+            reminders?: {
+                at: string;
+                approvers: string[];
+            }[];
         };
         /** @description RFC 9457 problem details. */
         Problem: {
@@ -1032,6 +1046,13 @@ export interface components {
                 escalatesAt?: string;
                 deadlineAt?: string;
                 closedAt?: string;
+                /** @description Set when the deadlines count business hours: the calendar and the approvers’ time zones. */
+                calendar?: string;
+                /** @description A business-hours stage’s reminders, each in its approvers’ working hours. */
+                reminders?: {
+                    at: string;
+                    approvers: string[];
+                }[];
                 /** @enum {string} */
                 outcome?: "cleared" | "flagged";
                 reviewedBy?: string;
