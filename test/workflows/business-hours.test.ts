@@ -38,7 +38,7 @@ afterAll(async () => {
   await env?.stop();
 });
 
-test("a business-hours stage takes its deadlines from the approver's calendar, says which, and escalates then", async () => {
+test("a business-hours stage takes its deadlines from the approver's calendar, says which, and escalates then; tags are searchable", async () => {
   const id = uniqueId('bh');
   await env.submit('alice', { entitlement: 'analytics-db:read' }, id);
   const pending = await env.waitFor(id, (v) => v.status === 'pending_approval');
@@ -77,4 +77,28 @@ test("a business-hours stage takes its deadlines from the approver's calendar, s
   // Neither came before the calendar allowed it (the request's clock is the timer's, never earlier than it was set).
   expect(rows[0]?.at.getTime()).toBeGreaterThanOrEqual(Date.parse(expected.reminders[0]?.at as string));
   expect(rows[1]?.at.getTime()).toBeGreaterThanOrEqual(Date.parse(expected.escalatesAt as string));
+
+  // The tags are search attributes too, so the Temporal UI can filter on them.
+  expect(escalated.tags).toEqual({
+    type: 'new',
+    application: 'analytics-db',
+    sensitivity: 'medium',
+    urgency: 'normal',
+    owners: ['frank'],
+  });
+  const workflowId = `access-request-${id}`;
+  const query = `WorkflowId = '${workflowId}' AND GrantflowTags = 'sensitivity:medium' AND GrantflowTags = 'owner:frank'`;
+  const found: string[] = [];
+  for (let i = 0; i < 50 && found.length === 0; i++) {
+    for await (const w of env.client.workflow.list({ query })) found.push(w.workflowId);
+    if (found.length === 0) await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  expect(found).toEqual([workflowId]);
+  expect((await env.client.workflow.getHandle(workflowId).describe()).searchAttributes.GrantflowTags).toEqual([
+    'type:new',
+    'application:analytics-db',
+    'sensitivity:medium',
+    'urgency:normal',
+    'owner:frank',
+  ]);
 });
