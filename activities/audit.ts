@@ -315,12 +315,24 @@ const CSV_COLUMNS = [
   'hash',
   'key_id',
   'mac',
+  // Last, so readers that address the columns before it by position keep working.
+  'policy_version',
 ] as const;
 
 function toCsvLine(r: AuditRecord): string {
   const cells = [String(r.seq), r.eventId, r.requestId ?? '', r.at, r.actor, r.action, canonicalJson(r.data)];
-  const tail = [r.prevHash, r.hash, csvCell(r.keyId ?? ''), r.mac ?? ''];
+  const tail = [r.prevHash, r.hash, csvCell(r.keyId ?? ''), r.mac ?? '', csvCell(policyVersionOf(r))];
   return `${[...cells.map(csvCell), ...tail].join(',')}\r\n`;
+}
+
+/**
+ * The policy a decision was taken under, as its event recorded it in the hashed `data` (validated, rejected, an
+ * extension's evaluation or refusal); empty for events that decide nothing. A column of its own, so a spreadsheet
+ * can filter on it without parsing JSON.
+ */
+function policyVersionOf(r: AuditRecord): string {
+  const version = r.data.policyVersion;
+  return typeof version === 'string' ? version : '';
 }
 
 function csvCell(value: string): string {

@@ -1,6 +1,7 @@
 import { DateTime, Interval } from 'luxon';
 import type { Config } from '../domain/config';
-import type { Calendar, ResolvedStage, Weekday } from '../domain/model';
+import type { Calendar, Evaluation, ResolvedStage, Weekday } from '../domain/model';
+import type { WorkingTime } from '../domain/working-time';
 
 /*
  * Business-hours arithmetic over an approver's calendar and time zone, with luxon (time-zone rules from the
@@ -107,6 +108,71 @@ export function clockForStage(
     ...(config.policy.calendar && { calendar: config.policy.calendar }),
     ...(input.breakGlass !== undefined && { breakGlass: input.breakGlass }),
   });
+}
+
+/** How far ahead a business-hours stage's working time is resolved: later stages of a plan open weeks after it. */
+export const WORKING_TIME_DAYS = 120;
+
+/**
+ * The working time a business-hours stage needs, resolved to instants (domain/working-time.ts says why): each
+ * approver zone's working periods and reminder mornings from `from` for `days` days. Undefined for a stage that
+ * counts wall-clock time, for break-glass, and without a policy calendar.
+ */
+export function workingTimeFor(
+  config: Config,
+  stage: ResolvedStage,
+  from: string,
+  opts: { breakGlass?: boolean; days?: number } = {},
+): WorkingTime | undefined {
+  const calendar = config.policy.calendar;
+  if (!calendar || stage.clock !== 'business' || opts.breakGlass) return undefined;
+  const start = DateTime.fromISO(from, { zone: 'utc' });
+  if (!start.isValid) throw new Error(`"${from}" is not an ISO-8601 time`);
+  const end = start.plus({ days: opts.days ?? WORKING_TIME_DAYS });
+  const byZone = new Map<string, string[]>();
+  for (const id of stage.approvers) {
+    const timeZone = config.users.get(id)?.timeZone;
+    const zone = zoneOf({ id, ...(timeZone !== undefined && { timeZone }) }, calendar);
+    byZone.set(zone, [...(byZone.get(zone) ?? []), id]);
+  }
+  if (byZone.size === 0) byZone.set(calendar.timeZone, []);
+  const [hour = 9, minute = 0] = calendar.remindAt.split(':').map(Number);
+  const zones = [...byZone.entries()].map(([zone, approvers]) => {
+    const periods: [number, number][] = [];
+    const mornings: number[] = [];
+    // From the local day before, so a period that began before `from` in a zone behind UTC is not lost.
+    for (let day = start.setZone(zone).startOf('day').minus({ days: 1 }); day < end; day = day.plus({ days: 1 })) {
+      const hours = workingHours(day, calendar);
+      if (!hours?.start || !hours.end) continue;
+      const [a, b] = [
+        Math.max(hours.start.toMillis(), start.toMillis()),
+        Math.min(hours.end.toMillis(), end.toMillis()),
+      ];
+      if (a < b) periods.push([a, b]);
+      const morning = day.set({ hour, minute }).toMillis();
+      if (morning >= start.toMillis() && morning < end.toMillis()) mornings.push(morning);
+    }
+    return { zone, approvers, periods, mornings };
+  });
+  return {
+    calendar: describe(
+      calendar,
+      zones.map((z) => z.zone),
+    ),
+    zones,
+    from: start.toMillis(),
+    until: end.toMillis(),
+  };
+}
+
+/** The evaluation with each business-hours stage's working time attached, from `now` (when the first one opens). */
+export function withWorkingTime(evaluation: Evaluation, config: Config, now: string): Evaluation {
+  if (!evaluation.valid || evaluation.plan.kind !== 'stages') return evaluation;
+  const stages = evaluation.plan.stages.map((stage) => {
+    const workingTime = workingTimeFor(config, stage, now);
+    return workingTime ? { ...stage, workingTime } : stage;
+  });
+  return { ...evaluation, plan: { ...evaluation.plan, stages } };
 }
 
 /** The instant `ms` of working time after `start`, counted in `zone` on the calendar's working days and hours. */

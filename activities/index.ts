@@ -11,6 +11,7 @@ import { createCampaignActivities, type CampaignActivities } from './campaign';
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
 import { withConnectorLease } from './lease';
+import { withWorkingTime } from './calendar';
 import { storable, storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
@@ -71,7 +72,11 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
         await lockName(client, `grantflow:person:${personOf(config, beneficiary)}`);
         const holdings = await loadHoldings(client, circle, input.requestId);
         const heldResourceBefore = await hasHeldResource(client, beneficiary, resource, input.requestId);
-        const evaluation = evaluate({ ...input, holdings, heldResourceBefore }, current);
+        const evaluation = withWorkingTime(
+          evaluate({ ...input, holdings, heldResourceBefore }, current),
+          current,
+          input.now,
+        );
         // Break-glass access may overlap a regular grant, so it claims nothing.
         if (!evaluation.valid || evaluation.plan.kind === 'break-glass') return evaluation;
 
@@ -88,6 +93,8 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
           ],
           risk: evaluation.risk,
           existingRequestId: holder,
+          policyVersion: evaluation.policyVersion,
+          ...(evaluation.tags && { tags: evaluation.tags }),
         };
       });
     },
@@ -150,7 +157,7 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
       const circle = sodCircle(config, beneficiary);
       const holdings = await loadHoldings(pool, circle, input.requestId);
       const heldResourceBefore = await hasHeldResource(pool, beneficiary, resource, input.requestId);
-      return evaluate({ ...input, holdings, heldResourceBefore }, config);
+      return withWorkingTime(evaluate({ ...input, holdings, heldResourceBefore }, config), config, input.now);
     },
 
     async project(p) {

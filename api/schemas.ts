@@ -168,6 +168,9 @@ const cursor = z
   .optional()
   .meta({ description: 'The `next` value of the previous page.' });
 
+/** The request type tag (domain/taxonomy.ts). */
+export const requestTypeSchema = z.enum(['new', 'extension', 'break-glass', 'exception', 'birthright']);
+
 const flag = z.enum(['true', 'false']).transform((v) => v === 'true');
 
 const STATUS = `(?:${statusSchema.options.join('|')})`;
@@ -186,6 +189,9 @@ export const listQuery = z
     resource: plain(64).optional(),
     entitlement: plain(129).optional(),
     beneficiary: plain(64).optional(),
+    type: requestTypeSchema
+      .optional()
+      .meta({ description: 'The request type tag, e.g. `exception` to list the exceptions to policy.' }),
     limit: limit(100, 25),
     cursor,
   })
@@ -262,9 +268,25 @@ const stageSchema = z
     escalatesAt: z.string().optional(),
     deadlineAt: z.string().optional(),
     closedAt: z.string().optional(),
+    calendar: z.string().optional().meta({
+      description: 'Set when the deadlines count business hours: the calendar and the approvers’ time zones.',
+    }),
+    reminders: z
+      .array(z.object({ at: z.string(), approvers: z.array(userId) }))
+      .optional()
+      .meta({ description: 'A business-hours stage’s reminders, each in its approvers’ working hours.' }),
   })
   .meta({ id: 'Stage' });
 const reviewStateSchema = z.enum(['pending', 'cleared', 'flagged']);
+const requestTagsSchema = z
+  .object({
+    type: requestTypeSchema,
+    application: z.string(),
+    sensitivity: sensitivitySchema.optional(),
+    urgency: z.enum(['emergency', 'normal']),
+    owners: z.array(userId),
+  })
+  .meta({ id: 'RequestTags', description: 'What reporting, routing and the Temporal UI filter on.' });
 
 export const requestViewSchema = z
   .object({
@@ -285,6 +307,16 @@ export const requestViewSchema = z
     plan: z
       .object({ kind: z.enum(['auto-approve', 'stages', 'break-glass']), rule: z.string(), policyVersion: z.string() })
       .optional(),
+    tags: requestTagsSchema.optional(),
+    exception: z
+      .object({
+        waived: z.array(reasonSchema),
+        compensatingControl: z.string(),
+        reviewEveryMs: z.number().optional(),
+        stages: z.array(z.string()),
+      })
+      .optional()
+      .meta({ description: 'Set when the request was accepted as an exception: what it waives, and the control.' }),
     stages: z.array(stageSchema),
     pendingApprovers: z.array(userId),
     extension: z
@@ -356,6 +388,7 @@ export const requestSummarySchema = z
     breakGlass: z.boolean(),
     reviewState: reviewStateSchema.optional(),
     riskLevel: riskLevelSchema.optional(),
+    type: requestTypeSchema.optional(),
     pendingApprovers: z.array(userId),
     submittedAt: z.string(),
     updatedAt: z.string(),
@@ -577,6 +610,33 @@ export const kpiSchema = z
       byResource: z.array(z.object({ resource: z.string(), pending: z.number().int(), oldestSubmittedAt: z.string() })),
       byApprover: z.array(z.object({ approver: userId, pending: z.number().int() })),
     }),
+    exceptions: z
+      .object({
+        byResourceAndReason: z.array(
+          z.object({
+            resource: z.string(),
+            reason: z.string().meta({ description: 'The refusal waived, e.g. `sod_conflict`, `duration_too_long`.' }),
+            count: z.number().int(),
+          }),
+        ),
+      })
+      .meta({ description: 'Requests accepted as exceptions to policy, by what they waived (one per refusal).' }),
+    escalations: z
+      .object({
+        byResourceAndStage: z.array(
+          z.object({
+            resource: z.string(),
+            rule: z.string(),
+            stage: z.string(),
+            count: z.number().int(),
+          }),
+        ),
+      })
+      .meta({
+        description:
+          'Stages that escalated, by resource and the rule and stage whose approvers did not decide in time (the ' +
+          'reason an escalation happens); the extension stages of a request count under its latest extension.',
+      }),
   })
   .meta({ id: 'Kpis' });
 export type Kpis = z.output<typeof kpiSchema>;

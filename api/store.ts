@@ -96,6 +96,7 @@ export function createRequestStore(pool: pg.Pool) {
     if (q.resource !== undefined) where.push(`resource = ${bind(q.resource)}`);
     if (q.entitlement !== undefined) where.push(`entitlement = ${bind(q.entitlement)}`);
     if (q.beneficiary !== undefined) where.push(`beneficiary = ${bind(q.beneficiary)}`);
+    if (q.type !== undefined) where.push(`view->'tags'->>'type' = ${bind(q.type)}`);
     if (q.cursor !== undefined) {
       const [micros, id] = decodeCursor(q.cursor);
       where.push(
@@ -104,7 +105,7 @@ export function createRequestStore(pool: pg.Pool) {
     }
     const { rows } = await pool.query<SummaryRow>(
       `SELECT id, requester, beneficiary, entitlement, resource, status, break_glass, review_state, risk_level,
-              pending_approvers, submitted_at, updated_at, expires_at,
+              pending_approvers, submitted_at, updated_at, expires_at, view->'tags'->>'type' AS type,
               ((extract(epoch FROM submitted_at) * 1000000)::bigint)::text AS cursor_at
          FROM requests
         ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
@@ -165,6 +166,7 @@ interface SummaryRow {
   submitted_at: Date;
   updated_at: Date;
   expires_at: Date | null;
+  type: RequestSummary['type'] | null;
   cursor_at: string;
 }
 
@@ -179,6 +181,7 @@ function toSummary(r: SummaryRow): RequestSummary {
     breakGlass: r.break_glass,
     ...(r.review_state && { reviewState: r.review_state }),
     ...(r.risk_level && { riskLevel: r.risk_level }),
+    ...(r.type && { type: r.type }),
     pendingApprovers: r.pending_approvers,
     submittedAt: r.submitted_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),

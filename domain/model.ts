@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import type { RequestTags } from './taxonomy';
+import type { WorkingTime } from './working-time';
 import { durationSchema } from './duration';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be a lower-case id (letters, digits, . _ -)');
@@ -352,6 +354,8 @@ export interface ResolvedStage {
   deadlineMs: number;
   /** Set when the durations count business hours of the approvers' calendar rather than wall-clock time. */
   clock?: 'business';
+  /** A business-hours stage's working time, resolved when the policy was asked (domain/working-time.ts). */
+  workingTime?: WorkingTime;
 }
 
 /** What an exception excuses, and the control that is meant to make up for it. */
@@ -388,5 +392,24 @@ export interface GrantSpec {
 }
 
 export type Evaluation =
-  | { valid: false; reasons: Reason[]; risk?: Risk; existingRequestId?: string }
-  | { valid: true; reasons: []; risk: Risk; plan: Plan; grant: GrantSpec; policyVersion: string };
+  /**
+   * `policyVersion`: the policy that refused it. `tags` (domain/taxonomy.ts) in both. Both absent in evaluations
+   * recorded in histories before they were kept.
+   */
+  | {
+      valid: false;
+      reasons: Reason[];
+      risk?: Risk;
+      existingRequestId?: string;
+      policyVersion?: string;
+      tags?: RequestTags;
+    }
+  | {
+      valid: true;
+      reasons: [];
+      risk: Risk;
+      plan: Plan;
+      grant: GrantSpec;
+      policyVersion: string;
+      tags?: RequestTags;
+    };

@@ -17,6 +17,7 @@ import type {
 } from './model';
 import { OPEN_STATUSES } from './model';
 import { assessRisk, requestedDurationMs, RISK_RANK } from './risk';
+import { requestTags } from './taxonomy';
 
 /** Every reason code `evaluate` may return, for callers that map them (API problem types, audit). */
 export type ReasonCode =
@@ -109,7 +110,7 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
   const risk = entitlement && beneficiary ? assessRisk(facts, config) : undefined;
   const waived = entitlement ? applyException(facts, entitlement, reasons, config, refuse) : [];
   if (!entitlement || !beneficiary || !risk || reasons.length > 0) {
-    return invalid(reasons, risk, existingRequestId);
+    return invalid(reasons, risk, config, input, existingRequestId);
   }
 
   const ctx: ApproverContext = { config, requester: facts.requester, beneficiary, entitlement, now: facts.now };
@@ -117,7 +118,7 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
   const rulePlan = planFor(facts, ctx, risk, grantMs);
   if (!rulePlan) {
     refuse('no_matching_rule', `No policy rule covers ${entitlement.id}; ask security to extend the policy.`);
-    return invalid(reasons, risk);
+    return invalid(reasons, risk, config, input);
   }
   const plan = waived.length > 0 ? withException(rulePlan, waived, input, ctx) : rulePlan;
   const stages = plan.kind === 'stages' ? plan.stages : plan.kind === 'break-glass' ? [plan.review] : [];
@@ -127,7 +128,7 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
       `Nobody other than the requester and beneficiary can approve stage "${stage.name}".`,
     );
   }
-  if (reasons.length > 0) return invalid(reasons, risk);
+  if (reasons.length > 0) return invalid(reasons, risk, config, input);
 
   const { roles, extensionWithoutApprovalUpTo } = config.policy;
   const operators = [...new Set([roles.security, ...roles.admins].flatMap((group) => groupMembers(config, group)))];
@@ -149,15 +150,24 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
     ...(extensionWithoutApprovalUpTo !== undefined &&
       !input.breakGlass && { extensionWithoutApprovalMs: durationMs(extensionWithoutApprovalUpTo) }),
   };
-  return { valid: true, reasons: [], risk, plan, grant, policyVersion: config.policyVersion };
+  const accepted: Evaluation = { valid: true, reasons: [], risk, plan, grant, policyVersion: config.policyVersion };
+  return { ...accepted, tags: requestTags(input, accepted, config) };
 }
 
 type Refuse = (code: ReasonCode, message: string, field?: string) => void;
 
-function invalid(reasons: Reason[], risk: Risk | undefined, existingRequestId?: string): Evaluation {
+function invalid(
+  reasons: Reason[],
+  risk: Risk | undefined,
+  config: Config,
+  input: RequestInput,
+  existingRequestId?: string,
+): Evaluation {
   return {
     valid: false,
     reasons,
+    policyVersion: config.policyVersion,
+    tags: requestTags(input, undefined, config),
     ...(risk && { risk }),
     ...(existingRequestId !== undefined && { existingRequestId }),
   };

@@ -1,5 +1,15 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { GrantSpec, Quorum, Reason, RequestInput, ReviewState, Risk, Status } from '../domain/model';
+import type {
+  ExceptionPlan,
+  GrantSpec,
+  Quorum,
+  Reason,
+  RequestInput,
+  ReviewState,
+  Risk,
+  Status,
+} from '../domain/model';
+import type { RequestTags } from '../domain/taxonomy';
 
 // Wire names are stable verbs: running workflows depend on them, so never rename one.
 
@@ -109,6 +119,10 @@ export interface StageView {
   escalatesAt?: string;
   deadlineAt?: string;
   closedAt?: string;
+  /** Set when the deadlines count business hours: which calendar, e.g. `business hours (…) in Europe/Berlin`. */
+  calendar?: string;
+  /** A business-hours stage's reminders: when, and to whom (in each approver's working hours). */
+  reminders?: { at: string; approvers: string[] }[];
 }
 
 export interface ReviewView extends StageView {
@@ -178,6 +192,10 @@ export interface RequestView {
   existingRequestId?: string;
   risk?: Risk;
   plan?: { kind: 'auto-approve' | 'stages' | 'break-glass'; rule: string; policyVersion: string };
+  /** Type, application, sensitivity, urgency and owners (domain/taxonomy.ts), from the policy's evaluation. */
+  tags?: RequestTags;
+  /** Set when the request was accepted as an exception to policy: what it waives and the control instead. */
+  exception?: ExceptionPlan;
   stages: StageView[];
   pendingApprovers: string[];
   extension?: ExtensionView;

@@ -10,6 +10,12 @@ export const riskLevelKey = defineSearchAttributeKey('GrantflowRiskLevel', 'KEYW
 export const pendingApproversKey = defineSearchAttributeKey('GrantflowPendingApprovers', 'KEYWORD_LIST');
 export const breakGlassKey = defineSearchAttributeKey('GrantflowBreakGlass', 'BOOL');
 export const expiresAtKey = defineSearchAttributeKey('GrantflowExpiresAt', 'DATETIME');
+/**
+ * The request's tags (domain/taxonomy.ts) as `name:value` keywords, e.g. `type:exception`, `sensitivity:critical`,
+ * `urgency:normal`, `application:payroll`, `owner:carol`: one list rather than one attribute each, since a namespace on
+ * SQL visibility holds at most 10 Keyword attributes and grantflow already uses 9.
+ */
+export const tagsKey = defineSearchAttributeKey('GrantflowTags', 'KEYWORD_LIST');
 /** The identity an offboarding is for (its status is in GrantflowStatus as `offboarding_<phase>`). */
 export const identityKey = defineSearchAttributeKey('GrantflowIdentity', 'KEYWORD');
 /** Access reviews: the campaign's definition id and its phase (domain/campaign.ts campaignStatusSchema). */
@@ -29,4 +35,5 @@ export const searchAttributeKeys = [
   identityKey,
   campaignKey,
   campaignStatusKey,
+  tagsKey,
 ];

@@ -14,7 +14,8 @@ export function registerKpiRoutes(api: ApiRouter, ctx: AppContext): void {
     summary: 'How the approval process performs (security, auditors, admins)',
     description:
       'Times and rates cover requests submitted in [from, to) (default: the last 30 days); the backlog is now. ' +
-      'Accepted requests passed validation; routed ones went to approvers (neither auto-approved nor break-glass).',
+      'Accepted requests passed validation; routed ones went to approvers (neither auto-approved nor break-glass). ' +
+      'For the monthly report of exceptions and escalations, ask for one month: `from=2026-11-01&to=2026-12-01`.',
     tags: ['kpis'],
     query: kpiQuery,
     answers: [{ status: 200, description: 'The figures.', schema: kpiSchema }],
@@ -86,6 +87,27 @@ async function kpis(pool: pg.Pool, from: Date, to: Date): Promise<Kpis> {
        FROM requests, unnest(pending_approvers) AS approver
       GROUP BY approver ORDER BY pending DESC, approver`,
   );
+  const exceptions = await pool.query<{ resource: string; reason: string; count: number }>(
+    `SELECT resource, waived->>'code' AS reason, count(*)::int AS count
+       FROM requests, jsonb_array_elements(view->'exception'->'waived') AS waived
+      WHERE submitted_at >= $1 AND submitted_at < $2
+      GROUP BY 1, 2 ORDER BY count DESC, 1, 2`,
+    [from, to],
+  );
+  const escalations = await pool.query<{ resource: string; rule: string; stage: string; count: number }>(
+    `SELECT r.resource, s.rule, s.stage, count(*)::int AS count
+       FROM requests r
+       CROSS JOIN LATERAL (
+         SELECT r.view->'plan'->>'rule' AS rule, st->>'name' AS stage, st->>'escalated' AS escalated
+           FROM jsonb_array_elements(coalesce(r.view->'stages', '[]'::jsonb)) AS st
+         UNION ALL
+         SELECT r.view->'extension'->>'rule', st->>'name', st->>'escalated'
+           FROM jsonb_array_elements(coalesce(r.view->'extension'->'stages', '[]'::jsonb)) AS st
+       ) s
+      WHERE r.submitted_at >= $1 AND r.submitted_at < $2 AND s.escalated = 'true'
+      GROUP BY 1, 2, 3 ORDER BY count DESC, 1, 2, 3`,
+    [from, to],
+  );
   const t = totals.rows[0] as Totals;
   const rate = (n: number, of: number) => (of > 0 ? n / of : null);
   const seconds = (v: number | null) => (v === null ? null : Number(v));
@@ -119,6 +141,10 @@ async function kpis(pool: pg.Pool, from: Date, to: Date): Promise<Kpis> {
         oldestSubmittedAt: r.oldest.toISOString(),
       })),
       byApprover: byApprover.rows,
+    },
+    exceptions: { byResourceAndReason: exceptions.rows },
+    escalations: {
+      byResourceAndStage: escalations.rows.map((r) => ({ ...r, rule: r.rule ?? 'unknown' })),
     },
   };
 }

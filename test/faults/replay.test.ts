@@ -12,7 +12,13 @@ import path from 'node:path';
 import type { HistoryAndWorkflowId } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import { historyFromJson, historyPaths, historyResult, type History } from '../helpers/fault-history-json';
+import {
+  historyFromJson,
+  historyPaths,
+  historyResult,
+  laneHistoryPaths,
+  type History,
+} from '../helpers/fault-history-json';
 
 jest.setTimeout(180_000);
 
@@ -35,6 +41,8 @@ beforeAll(() => {
 
 /** The recorded sets: the first workflow, accessRequestV2 before its own clock, and with it. */
 const SETS = ['', 'v2', 'v2-clock'];
+/** Sets of a lane's own new paths (fault-history-json.ts laneHistoryPaths), replayed with the rest. */
+const LANE_SETS = Object.keys(laneHistoryPaths);
 
 function loadHistories(sub = ''): (HistoryAndWorkflowId & { history: History })[] {
   const dir = path.join(__dirname, 'histories', sub);
@@ -51,7 +59,7 @@ function loadHistories(sub = ''): (HistoryAndWorkflowId & { history: History })[
 async function replay(
   workflowsPath: string,
   extraModules: string[] = [],
-  histories = SETS.flatMap((sub) => loadHistories(sub)),
+  histories = [...SETS, ...LANE_SETS].flatMap((sub) => loadHistories(sub)),
 ): Promise<ReplayResult[]> {
   const bundle = await bundleWorkflowCode({
     workflowsPath,
@@ -119,7 +127,23 @@ test('every recorded path of both workflow versions replays against the current 
       });
     }
   }
-  const all = SETS.flatMap((sub) => loadHistories(sub));
+  for (const sub of LANE_SETS) {
+    const expected = laneHistoryPaths[sub] ?? {};
+    const histories = loadHistories(sub);
+    expect(histories.map((h) => h.workflowId)).toEqual(
+      Object.keys(expected)
+        .map((n) => `${sub}/${n}`)
+        .sort(),
+    );
+    for (const { workflowId, history } of histories) {
+      const ended = historyResult(history);
+      expect({ status: ended?.status, reviewState: ended?.reviewState }).toEqual({
+        reviewState: undefined,
+        ...expected[workflowId.slice(sub.length + 1)],
+      });
+    }
+  }
+  const all = [...SETS, ...LANE_SETS].flatMap((sub) => loadHistories(sub));
   current = await replay(workflowsDir);
   expect(outcomes(current)).toEqual(Object.fromEntries(all.map((h) => [h.workflowId, 'replays'])));
 });

@@ -35,6 +35,12 @@ export function historyFromJson(json: unknown): History {
 }
 
 /** The recorded paths (test/faults/histories/<name>.json) and how each request ended. */
+/** Sets of one lane's own paths (histories/<set>/), each with how it ended; the replay test replays them too. */
+export const laneHistoryPaths: Record<string, Record<string, { status: string; reviewState?: string }>> = {
+  // Issue 15: a stage whose SLA counts business hours (patch `business-hours`), reminded, escalated, timed out.
+  'v2-policy': { 'business-hours-timed-out': { status: 'timed_out' } },
+};
+
 export const historyPaths: Record<string, { status: string; reviewState?: string }> = {
   'auto-approved': { status: 'expired' },
   'multi-stage-approved': { status: 'expired' },

@@ -25,8 +25,8 @@ import {
   type RequestView,
 } from '../../workflows/messages';
 import type { RequestInput } from '../../domain/model';
-import { historyPaths, historyResult, historyToJson } from './fault-history-json';
-import { startEnv, withSla, type TestEnv } from './harness';
+import { historyPaths, historyResult, historyToJson, laneHistoryPaths } from './fault-history-json';
+import { startEnv, withSla, type RawConfig, type TestEnv } from './harness';
 
 // Histories of accessRequestV2 with its own clock (patch `request-clock`). Those recorded before are kept as they
 // are: the first workflow's in test/faults/histories/*.json, accessRequestV2's before the clock in histories/v2/.
@@ -157,38 +157,73 @@ export const paths: Record<string, Path> = {
     }),
 };
 
+/**
+ * A lane's own paths, recorded into a set of their own with the policy they need:
+ *   node --import tsx test/helpers/fault-record-histories.ts v2-policy
+ */
+export const lanePaths: Record<string, { paths: Record<string, Path>; configure: (raw: RawConfig) => RawConfig }> = {
+  'v2-policy': {
+    paths: {
+      'business-hours-timed-out': (env) =>
+        run(env, 'frank', { entitlement: 'analytics-db:read' }, async () => undefined),
+    },
+    configure: (raw) => {
+      withSla(raw, { reminders: ['PT1S'], escalateAfter: 'PT2S', deadline: 'PT6S' });
+      // Every minute of every day is working time in the approver's zone, so the recording does not wait for a morning.
+      raw.policy.calendar = {
+        timeZone: 'UTC',
+        workingDays: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'],
+        hours: { from: '00:00', to: '23:59' },
+        remindAt: '00:00',
+      };
+      const medium = raw.policy.rules.find((r: { name: string }) => r.name === 'medium');
+      medium.plan[0].sla.clock = 'business';
+      return raw;
+    },
+  },
+};
+
 async function main(): Promise<void> {
+  const lane = lanePaths[process.argv[2] ?? ''];
+  if (lane) return record(path.join(HISTORIES, '..', process.argv[2] as string), lane.paths, [], lane.configure);
   const wanted = process.argv.slice(2);
   const unlisted = Object.keys(paths).filter((name) => !(name in historyPaths));
   if (unlisted.length) throw new Error(`add ${unlisted.join(', ')} to historyPaths in fault-history-json.ts`);
   const unknown = wanted.filter((name) => !(name in paths));
   if (unknown.length) throw new Error(`unknown paths: ${unknown.join(', ')}; known: ${Object.keys(paths).join(', ')}`);
+  return record(HISTORIES, paths, wanted, (raw) => {
+    withSla(raw, { reminders: ['PT1S'], escalateAfter: 'PT2S', deadline: 'PT6S' });
+    const aws = raw.catalog.resources.find((r: { id: string }) => r.id === 'aws-prod');
+    aws.entitlements[0].breakGlass.ttl = 'PT3S';
+    return raw;
+  });
+}
+
+async function record(
+  dir: string,
+  all: Record<string, Path>,
+  wanted: string[],
+  configure: (raw: RawConfig) => RawConfig,
+): Promise<void> {
+  const expectations = { ...historyPaths, ...laneHistoryPaths[path.basename(dir)] };
   const dataDir = tempDir('grantflow-histories-');
   const stack = await startStack({ dataDir, pgPort: await freePort(), temporalPort: await freePort(), fast: true });
   process.env.DATABASE_URL = stack.databaseUrl;
   process.env.GRANTFLOW_ANALYTICS_DATABASE_URL = stack.analyticsDatabaseUrl;
   process.env.TEMPORAL_ADDRESS = stack.temporalAddress;
-  const env = await startEnv({
-    title: 'histories',
-    configure: (raw) => {
-      withSla(raw, { reminders: ['PT1S'], escalateAfter: 'PT2S', deadline: 'PT6S' });
-      const aws = raw.catalog.resources.find((r: { id: string }) => r.id === 'aws-prod');
-      aws.entitlements[0].breakGlass.ttl = 'PT3S';
-      return raw;
-    },
-  });
+  const env = await startEnv({ title: 'histories', configure });
   try {
-    fs.mkdirSync(HISTORIES, { recursive: true });
-    const options = { ...(await prettier.resolveConfig(HISTORIES)), parser: 'json' };
-    for (const name of wanted.length ? wanted : Object.keys(paths)) {
-      const id = await (paths[name] as Path)(env);
+    fs.mkdirSync(dir, { recursive: true });
+    const options = { ...(await prettier.resolveConfig(dir)), parser: 'json' };
+    for (const name of wanted.length ? wanted : Object.keys(all)) {
+      const id = await (all[name] as Path)(env);
       const history = await env.client.workflow.getHandle(`access-request-${id}`).fetchHistory();
       const ended = historyResult(history);
-      const expected = historyPaths[name];
+      const expected = expectations[name];
       if (ended?.status !== expected?.status || ended?.reviewState !== expected?.reviewState) {
         throw new Error(`${name} ended ${JSON.stringify(ended && { s: ended.status, r: ended.reviewState })}`);
       }
-      const file = path.join(HISTORIES, `${name}.json`);
+      const file = path.join(dir, `${name}.json`);
       fs.writeFileSync(file, await prettier.format(historyToJson(history), options));
       process.stdout.write(`${name}: ${history.events?.length ?? 0} events → ${path.relative(process.cwd(), file)}\n`);
     }

@@ -365,7 +365,9 @@ describe('lists, catalog, audit and KPIs', () => {
     expect(csv.status).toBe(200);
     expect(csv.headers['content-type']).toMatch(/^text\/csv/);
     expect(csv.headers['content-disposition']).toMatch(/^attachment; filename="?grantflow-audit-[\dTZ-]+\.csv"?$/);
-    expect(csv.text.split('\r\n')[0]).toBe('seq,event_id,request_id,at,actor,action,data,prev_hash,hash,key_id,mac');
+    expect(csv.text.split('\r\n')[0]).toBe(
+      'seq,event_id,request_id,at,actor,action,data,prev_hash,hash,key_id,mac,policy_version',
+    );
 
     const json = await get('dave', `/v1/audit/export?requestId=${ours.id}`);
     expect(json.status).toBe(200);

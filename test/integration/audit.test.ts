@@ -551,10 +551,10 @@ describe('audit reads', () => {
     let csv = '';
     for await (const chunk of c.audit.exportCsv()) csv += chunk;
     const lines = csv.split('\r\n');
-    expect(lines[0]).toBe('seq,event_id,request_id,at,actor,action,data,prev_hash,hash,key_id,mac');
+    expect(lines[0]).toBe('seq,event_id,request_id,at,actor,action,data,prev_hash,hash,key_id,mac,policy_version');
     expect(csv).toContain(`"'=HYPERLINK(""http://evil"")"`);
     expect(csv).toContain('"{""comment"":""a, \\""quoted\\""\\nline""}"');
-    expect(lines[2]).toMatch(/,k1,[0-9a-f]{64}$/);
+    expect(lines[2]).toMatch(/,k1,[0-9a-f]{64},$/);
     expect(csv.endsWith('\r\n')).toBe(true);
   });
 });

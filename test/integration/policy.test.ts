@@ -1,6 +1,7 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import { signDevToken } from '../../api/auth';
+import { chainHash } from '../../activities/audit-chain';
 import { readConfigDocuments } from '../../platform/config-files';
 import type { RequestView } from '../../workflows/messages';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
@@ -11,6 +12,7 @@ jest.setTimeout(90_000);
 const SECRET = 'policy-test-secret-0123456789abcdef';
 const tag = uniqueId('p').replace(/[^a-z0-9-]/g, '');
 const pia = `pia-${tag}`;
+const quinn = `quinn-${tag}`;
 const justification = 'Needed for the quarterly analytics report';
 const { source } = readConfigDocuments('config/demo', {});
 
@@ -30,6 +32,10 @@ beforeAll(async () => {
         manager: 'bob',
         groups: ['engineering'],
       });
+      raw.directory.users.push({ id: quinn, name: 'Quinn', department: 'finance', manager: 'bob', groups: [] });
+      // The critical rule's first stage escalates at once, so that escalations can be counted within a test.
+      const critical = raw.policy.rules.find((r: { name: string }) => r.name === 'critical');
+      critical.plan[0].sla.escalateAfter = 'PT2S';
       return raw;
     },
   });
@@ -136,5 +142,135 @@ describe('plans as pictures', () => {
     const after = await get(pia, `/v1/requests/${id}`);
     expect(after.body.planDiagram).toContain('class s1 approved');
     expect(after.body.planDiagram).toMatch(/Bob Brown \(bob\) approved \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+  });
+});
+
+describe('the policy version as evidence', () => {
+  interface Exported {
+    seq: number;
+    eventId: string;
+    requestId?: string;
+    actor: string;
+    action: string;
+    at: string;
+    data: Record<string, unknown>;
+    prevHash: string;
+    hash: string;
+  }
+
+  test('validated and rejected events carry it inside the hash, and both exports show it', async () => {
+    const version = (await get(pia, '/v1/policy')).body.version as string;
+    expect(version).toBe(`2026-11-23.1@${source.sha256.slice(0, 12)}`);
+
+    // A second request for the same access is refused by the workflow's own evaluation (not by the API's pre-check).
+    const first = uniqueId('pv');
+    const second = uniqueId('pv');
+    await env.submit(pia, { entitlement: 'analytics-db:write', fields: { ticket: 'CHG-77' } }, first);
+    await env.waitFor(first, (v) => v.status === 'pending_approval');
+    await env.submit(pia, { entitlement: 'analytics-db:write', fields: { ticket: 'CHG-78' } }, second);
+    const rejected = await env.waitFor(second, (v) => v.status === 'rejected');
+    expect(rejected.reasons).toEqual([expect.objectContaining({ code: 'already_requested' })]);
+
+    const events: Exported[] = [];
+    for (const id of [first, second]) {
+      const json = await get('dave', `/v1/audit/export?format=json&requestId=${id}`);
+      expect(json.status).toBe(200);
+      events.push(...(JSON.parse(json.text) as { events: Exported[] }).events);
+    }
+    const decided = events.filter((e) => e.action === 'validated' || e.action === 'rejected');
+    expect(decided.map((e) => [e.requestId, e.action, e.data.policyVersion])).toEqual([
+      [first, 'validated', version],
+      [second, 'rejected', version],
+    ]);
+    // Inside the hash: recomputing it from the event as exported gives the stored hash, and without the version not.
+    for (const e of decided) {
+      const content = { eventId: e.eventId, requestId: e.requestId, actor: e.actor, action: e.action, at: e.at };
+      expect(chainHash(e.prevHash, e.seq, { ...content, data: e.data })).toBe(e.hash);
+      const { policyVersion: _dropped, ...without } = e.data;
+      expect(chainHash(e.prevHash, e.seq, { ...content, data: without })).not.toBe(e.hash);
+    }
+    expect((await get('dave', '/v1/audit/verify')).body.ok).toBe(true);
+
+    const csv = await get('dave', `/v1/audit/export?format=csv&requestId=${second}`);
+    expect(csv.status).toBe(200);
+    const [header, ...rows] = csv.text.trim().split('\r\n');
+    expect(header?.split(',').at(-1)).toBe('policy_version');
+    const byAction = new Map(rows.map((line) => [line.split(',')[5], line.split(',').at(-1)]));
+    expect(byAction.get('rejected')).toBe(version);
+    // Events that decide nothing name no version.
+    expect(byAction.get('submitted')).toBe('');
+  });
+});
+
+describe('exceptions: tagged, listed and reported', () => {
+  test('an SoD exception is refused without a control; with one it runs into the extra stages, and is counted', async () => {
+    const from = new Date().toISOString();
+    const approver = await post(quinn, '/v1/requests', { entitlement: 'payroll:approver', justification });
+    expect(approver.status).toBe(201);
+    const approverId = (approver.body as RequestView).id;
+    await env.waitFor(approverId, (v) => v.status === 'pending_approval');
+
+    const body = { entitlement: 'payroll:viewer', justification };
+    const noControl = await post(quinn, '/v1/requests', { ...body, exception: { reviewEvery: 'P7D' } });
+    expect(noControl.status).toBe(400);
+    expect(noControl.body.errors).toEqual([expect.objectContaining({ field: 'exception.compensatingControl' })]);
+
+    const compensatingControl = 'Finance reviews every payroll run with a second person.';
+    const submitted = await post(quinn, '/v1/requests', { ...body, exception: { compensatingControl } });
+    expect(submitted.status).toBe(201);
+    const id = (submitted.body as RequestView).id;
+    const view = await env.waitFor(id, (v) => v.status === 'pending_approval');
+    expect(view.tags).toEqual({
+      type: 'exception',
+      application: 'payroll',
+      sensitivity: 'critical',
+      urgency: 'normal',
+      owners: ['carol'],
+    });
+    expect(view.exception).toMatchObject({ waived: [{ code: 'sod_conflict' }], compensatingControl });
+    expect(view.stages.map((s) => s.name)).toEqual([
+      'manager',
+      'resource-owner',
+      'security',
+      'exception-security',
+      'exception-owner-manager',
+    ]);
+    // Through the rule's own stages into the first one the exception added.
+    for (const who of ['bob', 'carol', 'dave']) {
+      expect((await post(who, `/v1/requests/${id}/decisions`, { decision: 'approve' })).status).toBe(200);
+    }
+    const extra = await get(quinn, `/v1/requests/${id}`);
+    expect(extra.body.stages[3]).toMatchObject({ name: 'exception-security', status: 'open' });
+    expect(extra.body.stages[3].approvers).toContain('dave');
+
+    // Tagged in the trail too, and listed by type.
+    const trail = await get('dave', `/v1/audit?requestId=${id}&limit=100`);
+    const validated = trail.body.events.find((e: { action: string }) => e.action === 'validated');
+    expect(validated.data).toMatchObject({ type: 'exception', exception: { waived: ['sod_conflict'] } });
+    const listed = await get('dave', `/v1/requests?type=exception&beneficiary=${quinn}`);
+    expect(listed.status).toBe(200);
+    expect(listed.body.items.map((i: { id: string; type: string }) => [i.id, i.type])).toEqual([[id, 'exception']]);
+    const ordinary = await get(quinn, `/v1/requests?type=new&mine=true`);
+    expect(ordinary.body.items.map((i: { id: string }) => i.id)).toEqual([approverId]);
+    expect((await get(quinn, '/v1/requests?type=urgent')).status).toBe(400);
+
+    // The ordinary request's manager stage escalated (2 s in this policy); the exception's did not (decided in time).
+    await env.waitFor(approverId, (v) => v.stages[0]?.escalated === true);
+    const kpis = await get('dave', `/v1/kpis?from=${encodeURIComponent(from)}`);
+    expect(kpis.status).toBe(200);
+    expect(kpis.body.exceptions.byResourceAndReason).toEqual([
+      { resource: 'payroll', reason: 'sod_conflict', count: 1 },
+    ]);
+    // On a slow machine bob may also have decided the exception's stage only after it escalated: count from the views.
+    const escalated = (await Promise.all([approverId, id].map((r) => env.view(r)))).filter(
+      (v) => v.stages[0]?.escalated,
+    ).length;
+    expect(kpis.body.escalations.byResourceAndStage).toContainEqual({
+      resource: 'payroll',
+      rule: 'critical',
+      stage: 'manager',
+      count: escalated,
+    });
+    expect((await get(quinn, '/v1/kpis')).status).toBe(403);
   });
 });

@@ -36,6 +36,9 @@ describe('the policy version', () => {
   it('is what every evaluation records', () => {
     const result = evaluate(facts('alice', { entitlement: 'github:member' }), config);
     expect(result.valid && result.policyVersion).toBe(config.policyVersion);
+    // A refusal is a decision under the policy as well.
+    const refused = evaluate(facts('alice', { entitlement: 'github:member', duration: 'P999D' }), config);
+    expect(refused).toMatchObject({ valid: false, policyVersion: config.policyVersion });
   });
 
   it('changes with a rule, even when the label stays', () => {

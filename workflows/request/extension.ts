@@ -64,7 +64,11 @@ export function extensionEvaluated(s: RequestState, evaluation: Evaluation, now:
   if (!evaluation.valid) {
     ext.reasons = evaluation.reasons;
     ext.risk = evaluation.risk;
-    return closeExtension(s, 'rejected', now, { reasons: evaluation.reasons.map((r) => r.message) });
+    ext.policyVersion = evaluation.policyVersion;
+    return closeExtension(s, 'rejected', now, {
+      reasons: evaluation.reasons.map((r) => r.message),
+      ...(evaluation.policyVersion !== undefined && { policyVersion: evaluation.policyVersion }),
+    });
   }
   ext.rule = evaluation.plan.rule;
   ext.risk = evaluation.risk;

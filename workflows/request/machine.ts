@@ -34,13 +34,17 @@ export function submitted(s: RequestState, now: number, duration: string | undef
 /** The policy's answer to the submission. */
 export function evaluated(s: RequestState, evaluation: Evaluation, now: number): void {
   if (s.phase.name !== 'validating') return;
+  // Tags and the exception come from the recorded evaluation: a replay of an older run (without them) adds nothing.
+  if (evaluation.tags) s.view.tags = evaluation.tags;
   if (!evaluation.valid) {
     s.view.reasons = evaluation.reasons;
     s.view.risk = evaluation.risk;
     s.view.existingRequestId = evaluation.existingRequestId;
+    // The version comes from the recorded evaluation, so a replay of an older run writes what it wrote then.
     record(s, now, 'rejected', 'system', {
       reasons: evaluation.reasons,
       existingRequestId: evaluation.existingRequestId,
+      ...(evaluation.policyVersion !== undefined && { policyVersion: evaluation.policyVersion }),
     });
     notify(s, 'closed:rejected', [s.view.requester], 'Access request rejected', reasonsText(s));
     return enter(s, { name: 'closing', status: 'rejected', by: 'system', recorded: true });
@@ -51,11 +55,17 @@ export function evaluated(s: RequestState, evaluation: Evaluation, now: number):
   s.view.resource = grant.resource;
   s.view.risk = evaluation.risk;
   s.view.plan = { kind: plan.kind, rule: plan.rule, policyVersion: evaluation.policyVersion };
+  const exception = plan.kind === 'stages' ? plan.exception : undefined;
+  if (exception) s.view.exception = exception;
   record(s, now, 'validated', 'system', {
     risk: evaluation.risk,
     plan: plan.kind,
     rule: plan.rule,
     policyVersion: evaluation.policyVersion,
+    ...(evaluation.tags && { type: evaluation.tags.type }),
+    ...(exception && {
+      exception: { waived: exception.waived.map((r) => r.code), compensatingControl: exception.compensatingControl },
+    }),
   });
   // A cancel that arrived while the policy was asked wins over whatever the policy says.
   if (s.pending.cancel) return close(s, 'cancelled', s.pending.cancel.by);

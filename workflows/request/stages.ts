@@ -1,15 +1,29 @@
+import { patched } from '@temporalio/workflow';
 import type { ResolvedStage } from '../../domain/model';
+import { stageTimes } from '../../domain/working-time';
 import type { DecisionInput, StageView } from '../messages';
 import { refuse } from './refuse';
 import { describe, notify, record, touch, type RequestState } from './state';
 
-/** Opens a stage now: its deadline, escalation and reminders count from this moment. */
+/**
+ * Opens a stage now: its deadline, escalation and reminders count from this moment, in wall-clock time or, for a
+ * business-hours stage, in its approvers' working time (the deadlines are then kept in the view, with the calendar).
+ */
 export function openStage(s: RequestState, stage: StageView, spec: ResolvedStage, now: number, key: string): void {
   stage.status = 'open';
   stage.openedAt = new Date(now).toISOString();
-  stage.deadlineAt = new Date(now + spec.deadlineMs).toISOString();
-  stage.escalatesAt =
-    spec.escalateAfterMs !== undefined ? new Date(now + spec.escalateAfterMs).toISOString() : undefined;
+  // Runs recorded before business hours counted keep wall-clock deadlines.
+  const times = spec.workingTime && patched('business-hours') ? stageTimes(spec.workingTime, now, spec) : undefined;
+  if (spec.workingTime && times) {
+    stage.calendar = spec.workingTime.calendar;
+    stage.deadlineAt = new Date(times.deadlineAt).toISOString();
+    stage.escalatesAt = times.escalatesAt !== undefined ? new Date(times.escalatesAt).toISOString() : undefined;
+    stage.reminders = times.reminders.map((r) => ({ at: new Date(r.at).toISOString(), approvers: r.approvers }));
+  } else {
+    stage.deadlineAt = new Date(now + spec.deadlineMs).toISOString();
+    stage.escalatesAt =
+      spec.escalateAfterMs !== undefined ? new Date(now + spec.escalateAfterMs).toISOString() : undefined;
+  }
   stage.remindersSent = 0;
   record(s, now, 'stage_opened', 'system', { stage: stage.name, approvers: stage.approvers, required: stage.required });
   notify(s, `${key}:open`, stage.approvers, `Your decision is needed: ${s.view.entitlement}`, describe(s));
@@ -38,12 +52,12 @@ export function runClock(
   self: readonly string[],
 ): boolean {
   if (stage.status !== 'open' || !stage.openedAt) return false;
-  const opened = Date.parse(stage.openedAt);
-  if (now >= opened + spec.deadlineMs) {
+  const clock = clockOf(stage, spec);
+  if (now >= clock.deadline) {
     record(s, now, 'stage_timed_out', 'system', { stage: stage.name });
     return true;
   }
-  if (spec.escalateAfterMs !== undefined && !stage.escalated && now >= opened + spec.escalateAfterMs) {
+  if (clock.escalates !== undefined && !stage.escalated && now >= clock.escalates) {
     // Escalation never lands on the requester or the beneficiary.
     const added = stage.fallback.filter((id) => !stage.approvers.includes(id) && !self.includes(id));
     stage.approvers.push(...added);
@@ -58,11 +72,14 @@ export function runClock(
       `Stage ${stage.name} had no decision in time; it now also waits on ${added.join(', ') || 'nobody new'}.`,
     );
   }
-  const reminders = [...spec.remindersMs].sort((a, b) => a - b);
   let sent = stage.remindersSent ?? 0;
-  while (sent < reminders.length && now >= opened + (reminders[sent] as number)) {
+  while (sent < clock.reminders.length && now >= (clock.reminders[sent]?.at as number)) {
+    const to = clock.reminders[sent]?.approvers;
     sent++;
-    const waiting = waitingOn(stage);
+    // A business-hours reminder goes to the approvers of its zone; those escalation added have none, so any.
+    const listed = new Set(clock.reminders.flatMap((r) => r.approvers ?? []));
+    const waiting = waitingOn(stage).filter((id) => !to || to.includes(id) || !listed.has(id));
+    if (to && waiting.length === 0) continue;
     record(s, now, 'reminded', 'system', { stage: stage.name, approvers: waiting });
     notify(s, `${key}:reminder:${sent}`, waiting, `Reminder: ${s.view.entitlement} waits for you`, describe(s));
     notify(
@@ -80,13 +97,36 @@ export function runClock(
 /** The next moment the stage's clock has something to do. */
 export function nextTick(stage: StageView, spec: ResolvedStage): number {
   if (stage.status !== 'open' || !stage.openedAt) return Infinity;
-  const opened = Date.parse(stage.openedAt);
-  const times = [opened + spec.deadlineMs];
-  if (spec.escalateAfterMs !== undefined && !stage.escalated) times.push(opened + spec.escalateAfterMs);
-  const reminders = [...spec.remindersMs].sort((a, b) => a - b);
-  const next = reminders[stage.remindersSent ?? 0];
-  if (next !== undefined) times.push(opened + next);
+  const clock = clockOf(stage, spec);
+  const times = [clock.deadline];
+  if (clock.escalates !== undefined && !stage.escalated) times.push(clock.escalates);
+  const next = clock.reminders[stage.remindersSent ?? 0];
+  if (next !== undefined) times.push(next.at);
   return Math.min(...times);
+}
+
+interface StageClock {
+  deadline: number;
+  escalates?: number;
+  /** In order; `approvers` only for business-hours reminders, which are per zone. */
+  reminders: { at: number; approvers?: string[] }[];
+}
+
+/** A stage's times: those kept in the view for a business-hours stage, else counted from its opening. */
+function clockOf(stage: StageView, spec: ResolvedStage): StageClock {
+  if (stage.calendar && stage.deadlineAt) {
+    return {
+      deadline: Date.parse(stage.deadlineAt),
+      ...(stage.escalatesAt !== undefined && { escalates: Date.parse(stage.escalatesAt) }),
+      reminders: (stage.reminders ?? []).map((r) => ({ at: Date.parse(r.at), approvers: r.approvers })),
+    };
+  }
+  const opened = Date.parse(stage.openedAt ?? '');
+  return {
+    deadline: opened + spec.deadlineMs,
+    ...(spec.escalateAfterMs !== undefined && { escalates: opened + spec.escalateAfterMs }),
+    reminders: [...spec.remindersMs].sort((a, b) => a - b).map((ms) => ({ at: opened + ms })),
+  };
 }
 
 /**

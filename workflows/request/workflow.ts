@@ -11,6 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities/types';
 import { formatDuration } from '../../domain/duration';
+import type { RequestTags } from '../../domain/taxonomy';
 import { initialView, type AccessRequestArgs, type RequestView } from '../messages';
 import {
   beneficiaryKey,
@@ -22,6 +23,7 @@ import {
   resourceKey,
   riskLevelKey,
   statusKey,
+  tagsKey,
 } from '../search-attributes';
 import { extensionEvaluated, totalAfter } from './extension';
 import { registerHandlers } from './handlers';
@@ -257,6 +259,17 @@ async function work(
   }
 }
 
+/** `GrantflowTags` values: `name:value` per tag, one `owner:` per owner. */
+function tagKeywords(tags: RequestTags): string[] {
+  return [
+    `type:${tags.type}`,
+    `application:${tags.application}`,
+    ...(tags.sensitivity ? [`sensitivity:${tags.sensitivity}`] : []),
+    `urgency:${tags.urgency}`,
+    ...tags.owners.map((owner) => `owner:${owner}`),
+  ];
+}
+
 /** The operator console: search attributes and the UI summary, from the view as written. */
 function publish(view: RequestView): void {
   upsertSearchAttributes([
@@ -269,6 +282,8 @@ function publish(view: RequestView): void {
     { key: pendingApproversKey, value: view.pendingApprovers },
     { key: breakGlassKey, value: view.breakGlass },
     ...(view.grant ? [{ key: expiresAtKey, value: new Date(view.grant.expiresAt) }] : []),
+    // The tags, so the Temporal UI can filter on them; runs recorded before they were published go on without.
+    ...(view.tags && patched('request-tags-search') ? [{ key: tagsKey, value: tagKeywords(view.tags) }] : []),
   ]);
   setCurrentDetails(summaryOf(view));
 }

@@ -402,7 +402,7 @@ export interface paths {
         };
         /**
          * How the approval process performs (security, auditors, admins)
-         * @description Times and rates cover requests submitted in [from, to) (default: the last 30 days); the backlog is now. Accepted requests passed validation; routed ones went to approvers (neither auto-approved nor break-glass).
+         * @description Times and rates cover requests submitted in [from, to) (default: the last 30 days); the backlog is now. Accepted requests passed validation; routed ones went to approvers (neither auto-approved nor break-glass). For the monthly report of exceptions and escalations, ask for one month: `from=2026-11-01&to=2026-12-01`.
          */
         get: operations["getKpis"];
         put?: never;
@@ -786,6 +786,18 @@ export interface components {
                 rule: string;
                 policyVersion: string;
             };
+            tags?: components["schemas"]["RequestTags"];
+            /** @description Set when the request was accepted as an exception: what it waives, and the control. */
+            exception?: {
+                waived: {
+                    code: string;
+                    message: string;
+                    field?: string;
+                }[];
+                compensatingControl: string;
+                reviewEveryMs?: number;
+                stages: string[];
+            };
             stages: components["schemas"]["Stage"][];
             pendingApprovers: string[];
             extension?: {
@@ -839,6 +851,13 @@ export interface components {
                 escalatesAt?: string;
                 deadlineAt?: string;
                 closedAt?: string;
+                /** @description Set when the deadlines count business hours: the calendar and the approvers’ time zones. */
+                calendar?: string;
+                /** @description A business-hours stage’s reminders, each in its approvers’ working hours. */
+                reminders?: {
+                    at: string;
+                    approvers: string[];
+                }[];
                 /** @enum {string} */
                 outcome?: "cleared" | "flagged";
                 reviewedBy?: string;
@@ -882,6 +901,17 @@ export interface components {
             level: "low" | "medium" | "high" | "critical";
             reasons: string[];
         };
+        /** @description What reporting, routing and the Temporal UI filter on. */
+        RequestTags: {
+            /** @enum {string} */
+            type: "new" | "extension" | "break-glass" | "exception" | "birthright";
+            application: string;
+            /** @enum {string} */
+            sensitivity?: "low" | "medium" | "high" | "critical";
+            /** @enum {string} */
+            urgency: "emergency" | "normal";
+            owners: string[];
+        };
         Stage: {
             name: string;
             quorum: "any" | "all" | number;
@@ -911,6 +941,13 @@ export interface components {
             escalatesAt?: string;
             deadlineAt?: string;
             closedAt?: string;
+            /** @description Set when the deadlines count business hours: the calendar and the approvers’ time zones. */
+            calendar?: string;
+            /** @description A business-hours stage’s reminders, each in its approvers’ working hours. */
+            reminders?: {
+                at: string;
+                approvers: string[];
+            }[];
         };
         /** @description RFC 9457 problem details. */
         Problem: {
@@ -1053,6 +1090,18 @@ export interface components {
                 rule: string;
                 policyVersion: string;
             };
+            tags?: components["schemas"]["RequestTags"];
+            /** @description Set when the request was accepted as an exception: what it waives, and the control. */
+            exception?: {
+                waived: {
+                    code: string;
+                    message: string;
+                    field?: string;
+                }[];
+                compensatingControl: string;
+                reviewEveryMs?: number;
+                stages: string[];
+            };
             stages: components["schemas"]["Stage"][];
             pendingApprovers: string[];
             extension?: {
@@ -1106,6 +1155,13 @@ export interface components {
                 escalatesAt?: string;
                 deadlineAt?: string;
                 closedAt?: string;
+                /** @description Set when the deadlines count business hours: the calendar and the approvers’ time zones. */
+                calendar?: string;
+                /** @description A business-hours stage’s reminders, each in its approvers’ working hours. */
+                reminders?: {
+                    at: string;
+                    approvers: string[];
+                }[];
                 /** @enum {string} */
                 outcome?: "cleared" | "flagged";
                 reviewedBy?: string;
@@ -1175,6 +1231,8 @@ export interface components {
             reviewState?: "pending" | "cleared" | "flagged";
             /** @enum {string} */
             riskLevel?: "low" | "medium" | "high" | "critical";
+            /** @enum {string} */
+            type?: "new" | "extension" | "break-glass" | "exception" | "birthright";
             pendingApprovers: string[];
             submittedAt: string;
             updatedAt: string;
@@ -1507,6 +1565,24 @@ export interface components {
                     pending: number;
                 }[];
             };
+            /** @description Requests accepted as exceptions to policy, by what they waived (one per refusal). */
+            exceptions: {
+                byResourceAndReason: {
+                    resource: string;
+                    /** @description The refusal waived, e.g. `sod_conflict`, `duration_too_long`. */
+                    reason: string;
+                    count: number;
+                }[];
+            };
+            /** @description Stages that escalated, by resource and the rule and stage whose approvers did not decide in time (the reason an escalation happens); the extension stages of a request count under its latest extension. */
+            escalations: {
+                byResourceAndStage: {
+                    resource: string;
+                    rule: string;
+                    stage: string;
+                    count: number;
+                }[];
+            };
         };
         People: {
             items: components["schemas"]["Person"][];
@@ -1821,6 +1897,8 @@ export interface operations {
                 resource?: string;
                 entitlement?: string;
                 beneficiary?: string;
+                /** @description The request type tag, e.g. `exception` to list the exceptions to policy. */
+                type?: "new" | "extension" | "break-glass" | "exception" | "birthright";
                 /** @description Page size, 1 to 100 (default 25). */
                 limit?: number;
                 /** @description The `next` value of the previous page. */
