@@ -12,6 +12,8 @@ import { ensureDirectorySyncSchedule, directorySyncRunner } from '../../director
 import { createDirectoryView } from '../../directory/view';
 import { createLogger } from '../../platform/logger';
 import { DIRECTORY_SYNC_SCHEDULE_ID } from '../../workflows/identity/messages';
+import { revokeUpdate, workflowIdFor } from '../../workflows/messages';
+import { SYSTEM_ACTOR } from '../../domain/model';
 import { createTestApp } from '../helpers/api';
 import { directoryDb, type DirectoryDb } from '../helpers/directory';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
@@ -126,6 +128,11 @@ test('security lists identities with status, source, manager and holdings, and r
   expect((await dave.get('/v1/identities/nobody-here')).status).toBe(404);
   const accounts = await dave.get('/v1/service-accounts');
   expect([accounts.status, accounts.body.items]).toEqual([200, []]);
+  // The test database is shared by every suite of the run: end the grant, so frank's claim on it blocks no other.
+  await env.client.workflow
+    .getHandle(workflowIdFor(held))
+    .executeUpdate(revokeUpdate, { args: [{ by: SYSTEM_ACTOR, reason: 'test done' }] });
+  await env.waitFor(held, (v) => v.status === 'revoked');
 });
 
 test('an on-demand dry run returns the diff and changes nothing; applied, the leaver is inactive', async () => {

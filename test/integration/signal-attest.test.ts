@@ -1,7 +1,8 @@
 import { Client } from '@temporalio/client';
 import { attestSignals } from '../../activities/signal-attest';
 import { createLogger } from '../../platform/logger';
-import { decideSignal, workflowIdFor } from '../../workflows/messages';
+import { SYSTEM_ACTOR } from '../../domain/model';
+import { decideSignal, revokeUpdate, workflowIdFor } from '../../workflows/messages';
 import { startEnv, testAuditLog, uniqueId, type TestEnv } from '../helpers/harness';
 
 jest.setTimeout(60_000);
@@ -52,4 +53,9 @@ test("an operator's signal in bob's name is attested with the operator's Tempora
   await attestSignals(deps);
   expect(await attestedFor(id)).toHaveLength(1);
   expect((await audit.verify()).ok).toBe(true);
+  // The test database is shared by every suite of the run: end the grant, so alice's claim on it blocks no other.
+  await env.client.workflow
+    .getHandle(workflowIdFor(id))
+    .executeUpdate(revokeUpdate, { args: [{ by: SYSTEM_ACTOR, reason: 'test done' }] });
+  await env.waitFor(id, (v) => v.status === 'revoked');
 });
