@@ -40,7 +40,7 @@ beforeAll(() => {
 });
 
 /** The recorded sets: the first workflow, accessRequestV2 before its own clock, and with it. */
-const SETS = ['', 'v2', 'v2-clock'];
+const SETS = ['', 'v2', 'v2-clock', 'v2-ordered'];
 /** Sets of a lane's own new paths (fault-history-json.ts laneHistoryPaths), replayed with the rest. */
 const LANE_SETS = Object.keys(laneHistoryPaths);
 

@@ -28,9 +28,10 @@ import type { RequestInput } from '../../domain/model';
 import { historyPaths, historyResult, historyToJson, laneHistoryPaths } from './fault-history-json';
 import { startEnv, withSla, type RawConfig, type TestEnv } from './harness';
 
-// Histories of accessRequestV2 with its own clock (patch `request-clock`). Those recorded before are kept as they
-// are: the first workflow's in test/faults/histories/*.json, accessRequestV2's before the clock in histories/v2/.
-const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-clock');
+// Histories of accessRequestV2 with every patch asked at the run's start (`request-tags-search`, `business-hours`,
+// `ordered-publish`). Those recorded before are kept as they are: the first workflow's in test/faults/histories/*.json,
+// accessRequestV2's before its own clock in histories/v2/, with the clock (patch `request-clock`) in histories/v2-clock/.
+const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-ordered');
 
 type Status = RequestView['status'];
 const is =

@@ -1,4 +1,3 @@
-import { patched } from '@temporalio/workflow';
 import type { ResolvedStage } from '../../domain/model';
 import { stageTimes } from '../../domain/working-time';
 import type { DecisionInput, StageView } from '../messages';
@@ -13,7 +12,7 @@ export function openStage(s: RequestState, stage: StageView, spec: ResolvedStage
   stage.status = 'open';
   stage.openedAt = new Date(now).toISOString();
   // Runs recorded before business hours counted keep wall-clock deadlines.
-  const times = spec.workingTime && patched('business-hours') ? stageTimes(spec.workingTime, now, spec) : undefined;
+  const times = spec.workingTime && s.patches?.businessHours ? stageTimes(spec.workingTime, now, spec) : undefined;
   if (spec.workingTime && times) {
     stage.calendar = spec.workingTime.calendar;
     stage.deadlineAt = new Date(times.deadlineAt).toISOString();

@@ -59,6 +59,11 @@ export interface RequestState {
    * (the run's start, a timer that fired, a message, a grant's start), so that a replay sees the same times.
    */
   clock?: number;
+  /**
+   * The patches this run took, each asked once at the run's start (workflow.ts says why): a patch asked in the middle
+   * of a run would place its marker wherever that call happens to fall among the run's commands.
+   */
+  patches?: { businessHours: boolean };
 }
 
 export function initialState(view: RequestView): RequestState {

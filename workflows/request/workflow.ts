@@ -87,6 +87,14 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   // holds: the run's start, a timer that fired (to the moment it was set for), a message (to the task's time, as
   // the handler sees it), a grant (to its start). Runs recorded before it keep the task's time (patched).
   const ownClock = patched('request-clock');
+  // Every other patch is asked here too, once, before the run issues any command: asked later, a patch's marker would
+  // fall among the commands of whichever coroutine reached it first, and a replay could meet another order.
+  const tagsSearch = patched('request-tags-search');
+  s.patches = { businessHours: patched('business-hours') };
+  // The flusher publishes (a search-attribute upsert) only while the main loop is parked, after its command for this
+  // step: without it a flush that completes in the activation that wakes the main loop issued its upsert before or
+  // after the main loop's next command by microtask order, and the model test once replayed another order.
+  const orderedPublish = patched('ordered-publish');
   if (ownClock) s.clock = Math.max(s.clock ?? 0, workflowInfo().runStartTime.getTime());
   const now = () => (ownClock ? (s.clock as number) : Date.now());
   const reach = (t: number) => {
@@ -140,7 +148,8 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
       // Audit events, the projection row and the notification outbox go in one activity, in that order.
       charge(ACTIVITY_EVENTS);
       await bookkeeping.bookkeep({ events, notifications, projection: projectionOf(snapshot, ++s.counters.revision) });
-      publish(snapshot);
+      if (orderedPublish) await condition(() => parked || stopping);
+      publish(snapshot, tagsSearch);
       s.published = snapshot;
       s.outbox.flushed = Math.max(s.outbox.flushed, target);
     }
@@ -271,7 +280,7 @@ function tagKeywords(tags: RequestTags): string[] {
 }
 
 /** The operator console: search attributes and the UI summary, from the view as written. */
-function publish(view: RequestView): void {
+function publish(view: RequestView, tagsSearch: boolean): void {
   upsertSearchAttributes([
     { key: statusKey, value: view.status },
     { key: requesterKey, value: view.requester },
@@ -283,7 +292,7 @@ function publish(view: RequestView): void {
     { key: breakGlassKey, value: view.breakGlass },
     ...(view.grant ? [{ key: expiresAtKey, value: new Date(view.grant.expiresAt) }] : []),
     // The tags, so the Temporal UI can filter on them; runs recorded before they were published go on without.
-    ...(view.tags && patched('request-tags-search') ? [{ key: tagsKey, value: tagKeywords(view.tags) }] : []),
+    ...(view.tags && tagsSearch ? [{ key: tagsKey, value: tagKeywords(view.tags) }] : []),
   ]);
   setCurrentDetails(summaryOf(view));
 }
