@@ -7,8 +7,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
-import { historyFromJson, type History } from '../helpers/fault-history-json';
+import type { History } from '../helpers/fault-history-json';
+import { loadHistoryFiles, quietRuntime, replayHistories } from '../helpers/replay';
 import type { OffboardingState } from '../../workflows/identity/messages';
 
 jest.setTimeout(180_000);
@@ -16,43 +16,12 @@ jest.setTimeout(180_000);
 const root = path.join(__dirname, '..', '..');
 const identityDir = path.join(root, 'workflows', 'identity');
 const dir = path.join(__dirname, 'histories', 'offboarding');
-const logger = new DefaultLogger('ERROR');
+beforeAll(quietRuntime);
 
-beforeAll(() => {
-  try {
-    Runtime.install({
-      logger,
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // installed already in this jest worker
-  }
-});
-
-function histories(): { workflowId: string; history: History }[] {
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => ({
-      workflowId: f.replace(/\.json$/, ''),
-      history: historyFromJson(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))),
-    }));
-}
+const histories = () => loadHistoryFiles(dir);
 
 async function replay(workflowsPath: string): Promise<Record<string, string>> {
-  const bundle = await bundleWorkflowCode({
-    workflowsPath,
-    logger,
-    webpackConfigHook: (config) => ({
-      ...config,
-      resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), path.join(root, 'node_modules')] },
-    }),
-  });
-  const results: ReplayResult[] = [];
-  for await (const r of Worker.runReplayHistories({ workflowBundle: bundle, replayName: 'offboarding' }, histories())) {
-    results.push(r);
-  }
+  const results = await replayHistories(workflowsPath, histories(), 'offboarding');
   return Object.fromEntries(results.map((r) => [r.workflowId, r.error ? r.error.name : 'replays']));
 }
 

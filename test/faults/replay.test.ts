@@ -10,34 +10,17 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { HistoryAndWorkflowId } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
+import type { ReplayResult } from '@temporalio/worker';
 import { DeterminismViolationError } from '@temporalio/workflow';
-import {
-  historyFromJson,
-  historyPaths,
-  historyResult,
-  laneHistoryPaths,
-  type History,
-} from '../helpers/fault-history-json';
+import { historyPaths, historyResult, laneHistoryPaths, type History } from '../helpers/fault-history-json';
+import { loadHistoryFiles, quietRuntime, replayHistories } from '../helpers/replay';
 
 jest.setTimeout(180_000);
 
 const root = path.join(__dirname, '..', '..');
 const workflowsDir = path.join(root, 'workflows');
 const v2Dir = path.join(workflowsDir, 'request');
-const logger = new DefaultLogger('ERROR');
-
-beforeAll(() => {
-  try {
-    // The negative control makes core log each nondeterminism it (rightly) finds; keep the output to real errors.
-    Runtime.install({
-      logger,
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // installed already in this jest worker
-  }
-});
+beforeAll(quietRuntime);
 
 /** The recorded sets: the first workflow, accessRequestV2 before its own clock, and with it. */
 const SETS = ['', 'v2', 'v2-clock', 'v2-ordered'];
@@ -45,39 +28,15 @@ const SETS = ['', 'v2', 'v2-clock', 'v2-ordered'];
 const LANE_SETS = Object.keys(laneHistoryPaths);
 
 function loadHistories(sub = ''): (HistoryAndWorkflowId & { history: History })[] {
-  const dir = path.join(__dirname, 'histories', sub);
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => ({
-      workflowId: `${sub ? `${sub}/` : ''}${f.replace(/\.json$/, '')}`,
-      history: historyFromJson(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))),
-    }));
+  return loadHistoryFiles(path.join(__dirname, 'histories', sub), sub ? `${sub}/` : '');
 }
 
-async function replay(
+/** Replays against `workflowsPath`: by default every set, first workflow and lanes included. */
+function replay(
   workflowsPath: string,
-  extraModules: string[] = [],
   histories = [...SETS, ...LANE_SETS].flatMap((sub) => loadHistories(sub)),
 ): Promise<ReplayResult[]> {
-  const bundle = await bundleWorkflowCode({
-    workflowsPath,
-    logger,
-    // A copy outside the repository still finds the repository's packages.
-    webpackConfigHook: (config) => ({
-      ...config,
-      resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), ...extraModules] },
-    }),
-  });
-  const results: ReplayResult[] = [];
-  for await (const result of Worker.runReplayHistories(
-    { workflowBundle: bundle, replayName: 'faults-replay' },
-    histories,
-  )) {
-    results.push(result);
-  }
-  return results;
+  return replayHistories(workflowsPath, histories, 'faults-replay');
 }
 
 let current: ReplayResult[] | undefined;
@@ -151,7 +110,7 @@ test('every recorded path of both workflow versions replays against the current 
 test('negative control: an extra activity call without patched() fails the replay of every history', async () => {
   const copy = changedWorkflow((source) => source.replace(ENTRY, `$1\n  ${EXTRA_STEP}`));
   try {
-    const results = await replay(copy.index, [path.join(root, 'node_modules')], loadHistories('v2'));
+    const results = await replay(copy.index, loadHistories('v2'));
     expect(results).toHaveLength(Object.keys(historyPaths).length);
     for (const r of results) {
       expect({ workflowId: r.workflowId, error: r.error?.name }).toEqual({
@@ -174,9 +133,9 @@ test('positive control: the same change behind patched() adds no replay failure 
   );
   try {
     const v2 = loadHistories('v2');
-    const results = await replay(copy.index, [path.join(root, 'node_modules')], v2);
+    const results = await replay(copy.index, v2);
     // The patched step adds no failure of its own: each history replays as it does against the current code.
-    const baseline = outcomes(await replay(workflowsDir, [], v2));
+    const baseline = outcomes(await replay(workflowsDir, v2));
     expect(outcomes(results)).toEqual(baseline);
   } finally {
     fs.rmSync(copy.dir, { recursive: true, force: true });
@@ -187,6 +146,6 @@ test('the access-review campaign: a recorded run continued as new twice, its wor
   // Recorded by test/integration/campaigns.test.ts (GRANTFLOW_RECORD_CAMPAIGN_HISTORIES): keep these, add new ones.
   const histories = loadHistories('campaign');
   expect(histories.length).toBeGreaterThan(1);
-  const results = await replay(workflowsDir, [], histories);
+  const results = await replay(workflowsDir, histories);
   expect(outcomes(results)).toEqual(Object.fromEntries(histories.map((h) => [h.workflowId, 'replays'])));
 });

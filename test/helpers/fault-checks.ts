@@ -218,6 +218,22 @@ export async function crashTraces(stack: FaultStack, ids: readonly string[]) {
   return { retriedActivities, timedOutWorkflowTasks, maxAttempts };
 }
 
+/**
+ * How many attempts a request's history shows of one activity type: per call, the attempt of its last start
+ * (Temporal records the start of the attempt that ended it, numbered), summed over the calls of that type.
+ */
+export async function activityAttempts(stack: FaultStack, id: string, type: string): Promise<number> {
+  const history = await stack.temporal.workflow.getHandle(workflowIdFor(id)).fetchHistory();
+  const calls = new Set<string>();
+  let attempts = 0;
+  for (const event of history.events ?? []) {
+    if (event.activityTaskScheduledEventAttributes?.activityType?.name === type) calls.add(String(event.eventId));
+    const started = event.activityTaskStartedEventAttributes;
+    if (started && calls.has(String(started.scheduledEventId))) attempts += started.attempt ?? 1;
+  }
+  return attempts;
+}
+
 /** Submits a request as `user` (retrying through 503s under one Idempotency-Key); the new request's id. */
 export async function submitRequest(stack: FaultStack, user: string, body: Record<string, unknown>, key?: string) {
   const answer = await persist<{ id: string }>(stack, 'POST', '/v1/requests', {

@@ -1,7 +1,7 @@
 import type { Express } from 'express';
 import request from 'supertest';
 import { signDevToken } from '../../api/auth';
-import { chainHash } from '../../activities/audit-chain';
+import { chainHash, type AuditRecord } from '../../activities/audit-chain';
 import { readConfigDocuments } from '../../platform/config-files';
 import type { RequestView } from '../../workflows/messages';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
@@ -146,18 +146,6 @@ describe('plans as pictures', () => {
 });
 
 describe('the policy version as evidence', () => {
-  interface Exported {
-    seq: number;
-    eventId: string;
-    requestId?: string;
-    actor: string;
-    action: string;
-    at: string;
-    data: Record<string, unknown>;
-    prevHash: string;
-    hash: string;
-  }
-
   test('validated and rejected events carry it inside the hash, and both exports show it', async () => {
     const version = (await get(pia, '/v1/policy')).body.version as string;
     expect(version).toBe(`2026-11-23.1@${source.sha256.slice(0, 12)}`);
@@ -171,11 +159,11 @@ describe('the policy version as evidence', () => {
     const rejected = await env.waitFor(second, (v) => v.status === 'rejected');
     expect(rejected.reasons).toEqual([expect.objectContaining({ code: 'already_requested' })]);
 
-    const events: Exported[] = [];
+    const events: AuditRecord[] = [];
     for (const id of [first, second]) {
       const json = await get('dave', `/v1/audit/export?format=json&requestId=${id}`);
       expect(json.status).toBe(200);
-      events.push(...(JSON.parse(json.text) as { events: Exported[] }).events);
+      events.push(...(JSON.parse(json.text) as { events: AuditRecord[] }).events);
     }
     const decided = events.filter((e) => e.action === 'validated' || e.action === 'rejected');
     expect(decided.map((e) => [e.requestId, e.action, e.data.policyVersion])).toEqual([

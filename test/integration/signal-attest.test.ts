@@ -1,4 +1,4 @@
-import { Client } from '@temporalio/client';
+import { Client, ServiceError } from '@temporalio/client';
 import { attestSignals } from '../../activities/signal-attest';
 import { createLogger } from '../../platform/logger';
 import { SYSTEM_ACTOR } from '../../domain/model';
@@ -58,4 +58,82 @@ test("an operator's signal in bob's name is attested with the operator's Tempora
     .getHandle(workflowIdFor(id))
     .executeUpdate(revokeUpdate, { args: [{ by: SYSTEM_ACTOR, reason: 'test done' }] });
   await env.waitFor(id, (v) => v.status === 'revoked');
+});
+
+async function cursorNow(): Promise<number> {
+  const { rows } = await env.pool.query<{ n: string | null }>(
+    "SELECT max((data->>'sourceSeq')::bigint)::text AS n FROM audit_events WHERE action = 'signal_attested'",
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+async function newestSignalSeq(requestId: string): Promise<number> {
+  const { rows } = await env.pool.query<{ n: string }>(
+    "SELECT max(seq)::text AS n FROM audit_events WHERE request_id = $1 AND data->>'via' = 'signal'",
+    [requestId],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+test('a pass that cannot read one history stops there: the cursor does not pass it, and the next pass attests both', async () => {
+  const first = uniqueId();
+  const second = uniqueId();
+  for (const [person, id] of [
+    ['alice', first],
+    ['frank', second],
+  ] as const) {
+    await env.submit(person, { entitlement: 'analytics-db:read' }, id);
+    await env.waitFor(id, (v) => v.pendingApprovers.includes('bob'));
+    await env.client.workflow
+      .getHandle(workflowIdFor(id))
+      .signal(decideSignal, { approver: 'bob', decision: 'approve' });
+    await env.waitFor(id, (v) => v.status === 'active');
+  }
+  const firstSeq = await newestSignalSeq(first);
+  expect(await newestSignalSeq(second)).toBeGreaterThan(firstSeq);
+
+  const audit = testAuditLog(env.pool);
+  const recordAudit = (e: Parameters<typeof audit.append>[0][0]) => audit.append([e]);
+  // The fault: Temporal cannot be reached for the first request's history (the frontend dropped the connection).
+  const cut = workflowIdFor(first);
+  const unreachable = new ServiceError('14 UNAVAILABLE: Connection dropped');
+  const flaky = {
+    workflow: {
+      list: (opts: { query: string }) => env.client.workflow.list(opts),
+      getHandle: (workflowId: string, runId?: string) => {
+        const handle = env.client.workflow.getHandle(workflowId, runId);
+        if (workflowId !== cut) return handle;
+        return {
+          ...handle,
+          fetchHistory: () => Promise.reject(unreachable),
+          describe: () => Promise.reject(unreachable),
+        };
+      },
+    },
+  } as unknown as Client;
+  let report = await attestSignals({ pool: env.pool, client: flaky, log, recordAudit });
+  // Other suites share the trail: pass until this test's first request is reached.
+  for (let pass = 0; pass < 20 && report.stoppedAt !== first; pass++) {
+    report = await attestSignals({ pool: env.pool, client: flaky, log, recordAudit });
+  }
+  expect(report.stoppedAt).toBe(first);
+  expect(report.through).toBeLessThan(firstSeq);
+  expect(await cursorNow()).toBeLessThan(firstSeq);
+  expect(await attestedFor(first)).toEqual([]);
+  expect(await attestedFor(second)).toEqual([]);
+
+  // Temporal is back: the next pass takes both, in order, and the cursor moves past them.
+  report = await attestSignals({ pool: env.pool, client: env.client, log, recordAudit });
+  expect(report.stoppedAt).toBeUndefined();
+  expect((await attestedFor(first)).map((a) => a.claimedBy)).toEqual(['bob']);
+  expect((await attestedFor(second)).map((a) => a.claimedBy)).toEqual(['bob']);
+  expect(await cursorNow()).toBeGreaterThanOrEqual(await newestSignalSeq(second));
+  expect((await audit.verify()).ok).toBe(true);
+
+  for (const id of [first, second]) {
+    await env.client.workflow
+      .getHandle(workflowIdFor(id))
+      .executeUpdate(revokeUpdate, { args: [{ by: SYSTEM_ACTOR, reason: 'test done' }] });
+    await env.waitFor(id, (v) => v.status === 'revoked');
+  }
 });
