@@ -11,7 +11,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as prettier from 'prettier';
 import { startStack } from '../../scripts/stack';
 import { tempDir } from '../../scripts/postgres';
 import { freePort } from '../../scripts/temporal';
@@ -25,7 +24,8 @@ import {
   type RequestView,
 } from '../../workflows/messages';
 import type { RequestInput } from '../../domain/model';
-import { historyPaths, historyResult, historyToJson, laneHistoryPaths } from './fault-history-json';
+import { historyPaths, historyResult, laneHistoryPaths } from './fault-history-json';
+import { runRecorder, saveHistory } from './recording';
 import { startEnv, withSla, type RawConfig, type TestEnv } from './harness';
 
 // Histories of accessRequestV2 with every patch asked at the run's start (`request-tags-search`, `business-hours`,
@@ -214,8 +214,6 @@ async function record(
   process.env.TEMPORAL_ADDRESS = stack.temporalAddress;
   const env = await startEnv({ title: 'histories', configure });
   try {
-    fs.mkdirSync(dir, { recursive: true });
-    const options = { ...(await prettier.resolveConfig(dir)), parser: 'json' };
     for (const name of wanted.length ? wanted : Object.keys(all)) {
       const id = await (all[name] as Path)(env);
       const history = await env.client.workflow.getHandle(`access-request-${id}`).fetchHistory();
@@ -224,9 +222,7 @@ async function record(
       if (ended?.status !== expected?.status || ended?.reviewState !== expected?.reviewState) {
         throw new Error(`${name} ended ${JSON.stringify(ended && { s: ended.status, r: ended.reviewState })}`);
       }
-      const file = path.join(dir, `${name}.json`);
-      fs.writeFileSync(file, await prettier.format(historyToJson(history), options));
-      process.stdout.write(`${name}: ${history.events?.length ?? 0} events → ${path.relative(process.cwd(), file)}\n`);
+      await saveHistory(dir, name, history);
     }
   } finally {
     await env.stop();
@@ -235,12 +231,4 @@ async function record(
   }
 }
 
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runRecorder(module, main);

@@ -11,7 +11,6 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as prettier from 'prettier';
 import { startStack } from '../../scripts/stack';
 import { tempDir } from '../../scripts/postgres';
 import { freePort } from '../../scripts/temporal';
@@ -25,7 +24,7 @@ import {
   type OffboardingArgs,
   type OffboardingState,
 } from '../../workflows/identity/messages';
-import { historyToJson } from './fault-history-json';
+import { runRecorder, saveHistory } from './recording';
 import { startEnv, uniqueId } from './harness';
 
 const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'offboarding');
@@ -98,18 +97,11 @@ async function main(): Promise<void> {
 
     const done = (await env.client.workflow.getHandle(workflowId).result()) as OffboardingState;
     if (done.phase !== 'completed' || done.handovers.length !== 1) throw new Error(JSON.stringify(done));
-    fs.mkdirSync(HISTORIES, { recursive: true });
-    const options = { ...(await prettier.resolveConfig(HISTORIES)), parser: 'json' };
     const runs = [
       ['leaver-restart-first-run', env.client.workflow.getHandle(workflowId, first.firstExecutionRunId)],
       ['leaver-restart-continued', env.client.workflow.getHandle(workflowId)],
     ] as const;
-    for (const [name, h] of runs) {
-      const history = await h.fetchHistory();
-      const file = path.join(HISTORIES, `${name}.json`);
-      fs.writeFileSync(file, await prettier.format(historyToJson(history), options));
-      process.stdout.write(`${name}: ${history.events?.length ?? 0} events → ${path.relative(process.cwd(), file)}\n`);
-    }
+    for (const [name, h] of runs) await saveHistory(HISTORIES, name, await h.fetchHistory());
   } finally {
     await env.stop();
     await pool.end();
@@ -118,12 +110,4 @@ async function main(): Promise<void> {
   }
 }
 
-if (require.main === module) {
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+runRecorder(module, main);
