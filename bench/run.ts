@@ -22,7 +22,7 @@ import { post, type Bench, type Submitted, type System } from './lib/bench';
 import { UserPool, writeBenchConfig, type Purpose } from './lib/directory';
 import { machine, versions } from './lib/machine';
 import { probePostgres } from './lib/probes';
-import { consoleTable, markdown, profileOf, type Results } from './lib/report';
+import { consoleTable, markdown, pathTargets, profileOf, type Results } from './lib/report';
 import { startWorkerChild, type WorkerChild } from './lib/worker-child';
 import { capacityPhase } from './phases/capacity';
 import { historyPhase } from './phases/history';
@@ -262,14 +262,17 @@ async function main(): Promise<void> {
 
   const history = await phase('history', 'History cost', () => historyPhase(bench));
   if (history) {
+    Object.assign(results, pathTargets(history));
     const e = history.extended;
-    results.historyCost = {
-      value: e.maxEventsPerRun,
-      unit: 'events in the largest run of a grant extended many times',
-      target: 'bounded: ≤ 2100 events per run (continue-as-new past 2000), every extension applied once',
-      met: e.maxEventsPerRun <= 2100 && e.applied === e.requested && e.failures === 0,
-      details: history,
-    };
+    if (e) {
+      results.historyCost = {
+        value: e.maxEventsPerRun,
+        unit: 'events in the largest run of a grant extended many times',
+        target: 'bounded: ≤ 2100 events per run (continue-as-new past 2000), every extension applied once',
+        met: e.maxEventsPerRun <= 2100 && e.applied === e.requested && e.failures === 0,
+        details: history,
+      };
+    }
   }
   const latency = await phase('latency', 'Decision latency', () => latencyPhase(bench));
   if (latency) {

@@ -77,7 +77,7 @@ function defaultPollMs(inFlight: number): number {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--open N] [--open-budget S] [--window S] [--warmup S]
-       [--levels 1,8,32] [--samples N] [--extensions N] [--max-cached N] [--only history,latency,throughput,capacity]
+       [--levels 1,8,32] [--samples N] [--extensions N] [--max-cached N] [--only|--phases history,latency,throughput,capacity]
        [--keep] [--out DIR]`;
 
 export function parseArgs(argv: readonly string[], outDir: string): BenchSettings {
@@ -124,16 +124,18 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchSetting
         settings.latencySamples = count(3);
         break;
       case '--extensions':
-        settings.extensions = count(1);
+        // 0 skips the many-extensions run (the per-path counts alone).
+        settings.extensions = count(0);
         break;
       case '--max-cached':
         settings.maxCachedWorkflows = count(0);
         break;
-      case '--only': {
+      case '--only':
+      case '--phases': {
         const raw = value();
         const phases = raw.split(',');
         const unknown = phases.filter((p) => !(PHASES as readonly string[]).includes(p));
-        if (unknown.length) throw new Error(`--only takes ${PHASES.join(', ')} separated by commas, not "${raw}".`);
+        if (unknown.length) throw new Error(`${arg} takes ${PHASES.join(', ')} separated by commas, not "${raw}".`);
         settings.phases = phases as Phase[];
         break;
       }
