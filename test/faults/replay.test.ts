@@ -33,8 +33,11 @@ beforeAll(() => {
   }
 });
 
-/** The recorded sets: the first workflow, accessRequestV2 before its own clock, and with it. */
-const SETS = ['', 'v2', 'v2-clock'];
+/**
+ * The recorded sets: the first workflow, accessRequestV2 before its own clock, with it, and with one bookkeeping
+ * step per transition and its evaluation and claim release as local activities (`lean-bookkeeping`).
+ */
+const SETS = ['', 'v2', 'v2-clock', 'v2-lean'];
 
 function loadHistories(sub = ''): (HistoryAndWorkflowId & { history: History })[] {
   const dir = path.join(__dirname, 'histories', sub);
@@ -108,7 +111,7 @@ const EXTRA_STEP = `await proxyActivities<Record<string, () => Promise<void>>>({
 test('every recorded path of both workflow versions replays against the current workflow code', async () => {
   for (const sub of SETS) {
     const histories = loadHistories(sub);
-    const name = (id: string) => id.replace(/^v2(-clock)?\//, '');
+    const name = (id: string) => id.replace(/^v2(-clock|-lean)?\//, '');
     // The fixtures cover every path and each ended the way its name says.
     expect(histories.map((h) => name(h.workflowId))).toEqual(Object.keys(historyPaths).sort());
     for (const { workflowId, history } of histories) {

@@ -3,7 +3,7 @@
  * lifecycle, run against a real stack (embedded PostgreSQL, Temporal dev server) with SLAs and TTLs made short, each
  * saved as the history's proto JSON in test/faults/histories/<path>.json.
  *
- *   node --import tsx test/helpers/fault-record-histories.ts            # all paths, into histories/v2-clock/
+ *   node --import tsx test/helpers/fault-record-histories.ts            # all paths, into histories/v2-lean/
  *   node --import tsx test/helpers/fault-record-histories.ts denied     # some
  *
  * Re-record only on purpose: a fixture is the past that running workflows carry, and the replay test exists to show
@@ -28,9 +28,11 @@ import type { RequestInput } from '../../domain/model';
 import { historyPaths, historyResult, historyToJson } from './fault-history-json';
 import { startEnv, withSla, type TestEnv } from './harness';
 
-// Histories of accessRequestV2 with its own clock (patch `request-clock`). Those recorded before are kept as they
-// are: the first workflow's in test/faults/histories/*.json, accessRequestV2's before the clock in histories/v2/.
-const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-clock');
+// Histories of accessRequestV2 with its own clock and one bookkeeping step per transition (patches `request-clock`
+// and `lean-bookkeeping`). Those recorded before are kept as they are: the first workflow's in
+// test/faults/histories/*.json, accessRequestV2's before the clock in histories/v2/, with the clock but a flush
+// of its own for the submission in histories/v2-clock/.
+const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-lean');
 
 type Status = RequestView['status'];
 const is =
