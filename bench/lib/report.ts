@@ -2,6 +2,7 @@
 import type { CapacityResult } from '../phases/capacity';
 import type { HistoryResult } from '../phases/history';
 import type { LatencyResult } from '../phases/latency';
+import type { StormResult } from '../phases/storm';
 import type { RunResult, ThroughputResult } from '../phases/throughput';
 import type { Machine, Versions } from './machine';
 import type { Counters } from './probes';
@@ -31,6 +32,7 @@ export interface Results {
   decisionLatency?: Target<LatencyResult>;
   openRequestCapacity?: Target<CapacityResult & { maxCachedWorkflows: number }>;
   historyCost?: Target<HistoryResult>;
+  expiryStorm?: Target<StormResult>;
   /** What each path of a request costs in Temporal, counted in its history (the same on any machine). */
   requestPaths?: Record<string, PathCounts>;
   skeletonShape?: HistoryResult['shapeCheck'];
@@ -222,6 +224,17 @@ export function summaryRows(r: Results): string[][] {
       `${f(first?.workerRssMb)} MB at ${first?.open ?? '?'}, ${f(last?.workerRssMb)} MB at ${last?.open ?? '?'}, max ${f(c.details.workerMaxRssMb)} MB`,
       `bounded (maxCachedWorkflows ${c.details.maxCachedWorkflows})`,
       '—',
+    ]);
+  }
+  const st = r.expiryStorm;
+  if (st) {
+    const d = st.details;
+    rows.push([
+      `expiry storm: ${d.grants} grants ending together`,
+      `${ms(d.stormMs)} first expiry → last revoke vs ${ms(d.single.p50)} a lone one = ${f(d.ratio)}× ` +
+        `(${d.revokedAtTarget} revoked, ≤ ${d.maxInFlightAtTarget} at the target at once)`,
+      `≤ ${f(d.allowedRatio)}×, all, ≤ ${d.connectorConcurrency} at once`,
+      yes(st.met),
     ]);
   }
   for (const t of COUNT_TARGETS) {
