@@ -20,7 +20,8 @@ import type { AuditEventInput } from './types';
 
 export { canonicalJson, GENESIS_HASH, type AuditRecord } from './audit-chain';
 
-const CHAIN_LOCK = 'grantflow:audit-chain';
+/** Held by every writer of the chain until its commit. */
+export const CHAIN_LOCK = 'grantflow:audit-chain';
 const PAGE = 1000;
 
 export type VerifyResult = VerifyReport;

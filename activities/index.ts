@@ -1,21 +1,22 @@
 import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
+import { Semaphore } from 'async-mutex';
 import type { Config } from '../domain/config';
 import type { DirectoryView } from '../directory/view';
 import { FINAL_STATUSES, type Evaluation, type GrantSpec, type Status } from '../domain/model';
 import { evaluate, personOf, sodCircle } from '../domain/policy';
 import type { Logger } from '../platform/logger';
 import { createAuditLog } from './audit';
+import { createBookkeeper, writeProjection } from './bookkeeping';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './audit-settings';
 import { createCampaignActivities, type CampaignActivities } from './campaign';
-import { connectorFor } from './connectors';
+import { connectorFor, type Connector } from './connectors';
 import { createNotifier } from './notify';
 import { withConnectorLease } from './lease';
 import { withWorkingTime } from './calendar';
-import { storable, storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
-import type { Activities, EvaluateInput, RequestProjection } from './types';
+import type { Activities, EvaluateInput } from './types';
 
 export type { Activities } from './types';
 
@@ -37,7 +38,14 @@ export interface ActivityDeps {
   callTimeoutMs?: number;
   /** The audit chain's keys and checkpoint sink; default read from `env` (GRANTFLOW_AUDIT_*). */
   auditSettings?: AuditSettings;
+  /**
+   * How many connector calls (grants, revokes, checks) this worker makes at once, over all targets (default 16,
+   * GRANTFLOW_CONNECTOR_CONCURRENCY): an expiry storm of a thousand grants reaches a target this many at a time.
+   */
+  connectorConcurrency?: number;
 }
+
+export const DEFAULT_CONNECTOR_CONCURRENCY = 16;
 
 export function createActivities(deps: ActivityDeps): Activities & CampaignActivities {
   const { pool, config, log } = deps;
@@ -55,7 +63,11 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
     timeoutMs,
     webhookUrl: deps.notifyWebhookUrl ?? (env.GRANTFLOW_NOTIFY_WEBHOOK_URL || undefined),
   });
-  const connector = (grant: GrantSpec) => connectorFor(grant.connector, { env, log, timeoutMs });
+  const bookkeeper = createBookkeeper({ pool, keyring: auditSettings.keyring, notifier, log });
+  // The calls wait for a slot inside their activity, so the activity's timeout allows for the wait; a call that
+  // waited too long is retried as any other, and the connectors are idempotent.
+  const slots = new Semaphore(deps.connectorConcurrency ?? DEFAULT_CONNECTOR_CONCURRENCY);
+  const connector = (grant: GrantSpec) => bounded(connectorFor(grant.connector, { env, log, timeoutMs }), slots);
 
   const bookkeepingActivities: Omit<Activities, 'notify' | 'provision' | 'deprovision'> = {
     async evaluateRequest(input: EvaluateInput): Promise<Evaluation> {
@@ -111,10 +123,8 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
       await audit.append([event]);
     },
 
-    async bookkeep({ events, notifications, projection }) {
-      if (events.length > 0) await audit.append(events);
-      await project(projection);
-      for (const n of notifications) await notifier.notify(n);
+    async bookkeep(step) {
+      await bookkeeper.write(step);
     },
 
     async grantAccess({ requestId, grant, plannedAt }) {
@@ -161,58 +171,9 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
     },
 
     async project(p) {
-      await project(p);
+      await writeProjection(pool, p);
     },
   };
-
-  async function project(p: RequestProjection): Promise<void> {
-    {
-      // The API inserted the row at submit (revision 0, with the idempotency key); a retried older write loses.
-      await pool.query(
-        `INSERT INTO requests AS r (id, revision, requester, beneficiary, entitlement, resource, break_glass, status,
-           review_state, risk_level, risk_score, justification, pending_approvers, involved, submitted_at,
-           first_decision_at, approved_at, started_at, expires_at, ended_at, escalated, auto_approved, view, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-           $23::jsonb, now())
-         ON CONFLICT (id) DO UPDATE SET
-           revision = EXCLUDED.revision, requester = EXCLUDED.requester, beneficiary = EXCLUDED.beneficiary,
-           entitlement = EXCLUDED.entitlement, resource = EXCLUDED.resource, break_glass = EXCLUDED.break_glass,
-           status = EXCLUDED.status, review_state = EXCLUDED.review_state, risk_level = EXCLUDED.risk_level,
-           risk_score = EXCLUDED.risk_score, justification = EXCLUDED.justification,
-           pending_approvers = EXCLUDED.pending_approvers, involved = EXCLUDED.involved,
-           submitted_at = EXCLUDED.submitted_at, first_decision_at = EXCLUDED.first_decision_at,
-           approved_at = EXCLUDED.approved_at, started_at = EXCLUDED.started_at, expires_at = EXCLUDED.expires_at,
-           ended_at = EXCLUDED.ended_at, escalated = EXCLUDED.escalated, auto_approved = EXCLUDED.auto_approved,
-           view = EXCLUDED.view, updated_at = now()
-         WHERE r.revision < EXCLUDED.revision`,
-        [
-          p.requestId,
-          p.revision,
-          p.requester,
-          p.beneficiary,
-          p.entitlement,
-          p.resource,
-          p.breakGlass,
-          p.status,
-          p.reviewState ?? null,
-          p.risk?.level ?? null,
-          p.risk?.score ?? null,
-          storable(p.justification),
-          p.pendingApprovers,
-          p.involved,
-          p.submittedAt,
-          p.firstDecisionAt ?? null,
-          p.approvedAt ?? null,
-          p.startedAt ?? null,
-          p.expiresAt ?? null,
-          p.endedAt ?? null,
-          p.escalated,
-          p.autoApproved,
-          storableJson(p.view ?? null),
-        ],
-      );
-    }
-  }
 
   return {
     ...bookkeepingActivities,
@@ -270,6 +231,14 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
         return { revokedAtTarget: true };
       });
     },
+  };
+}
+
+function bounded(c: Connector, slots: Semaphore): Connector {
+  return {
+    grant: (input) => slots.runExclusive(() => c.grant(input)),
+    revoke: (input) => slots.runExclusive(() => c.revoke(input)),
+    check: (input) => slots.runExclusive(() => c.check(input)),
   };
 }
 

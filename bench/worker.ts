@@ -22,6 +22,7 @@ const envSchema = z.object({
   DATABASE_URL: z.string().optional(),
   GRANTFLOW_CONFIG_DIR: z.string().optional(),
   GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0),
+  GRANTFLOW_CONNECTOR_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   LOG_LEVEL: z.string().default('warn'),
 });
 
@@ -52,7 +53,13 @@ async function main(): Promise<void> {
       namespace: 'default',
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       activities: timeActivities(
-        createActivities({ pool, config: loadConfig(env.GRANTFLOW_CONFIG_DIR), log, env: process.env }),
+        createActivities({
+          pool,
+          config: loadConfig(env.GRANTFLOW_CONFIG_DIR),
+          log,
+          env: process.env,
+          connectorConcurrency: env.GRANTFLOW_CONNECTOR_CONCURRENCY,
+        }),
       ),
       maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
     });

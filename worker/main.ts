@@ -51,6 +51,7 @@ async function main(): Promise<void> {
     env: process.env,
     auditSettings,
     notifyWebhookUrl: env.GRANTFLOW_NOTIFY_WEBHOOK_URL,
+    connectorConcurrency: env.GRANTFLOW_CONNECTOR_CONCURRENCY,
   });
   // Offboardings send requests their revoke, the worker's sweep starts lifecycle runs, and the reconciler asks
   // whether a workflow still runs: all need a client.

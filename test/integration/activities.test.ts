@@ -579,3 +579,51 @@ describe('recordAudit', () => {
     expect(rows).toEqual([{ action: 'request.submitted' }]);
   });
 });
+
+describe('connector calls are bounded per worker (GRANTFLOW_CONNECTOR_CONCURRENCY)', () => {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  let arrived = 0;
+  const target = http.createServer((req, res) => {
+    arrived++;
+    req.resume();
+    void held.then(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'));
+  });
+  beforeAll(() => new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve)));
+  afterAll(() => new Promise<void>((resolve) => target.close(() => resolve())));
+
+  test('with a bound of two, five grants reach the target two at a time, and all five complete', async () => {
+    const acts = createActivities({
+      pool,
+      config,
+      log,
+      env: { GRANTFLOW_WEBHOOK_SECRET: 'bounded' },
+      connectorConcurrency: 2,
+    });
+    const url = `http://127.0.0.1:${(target.address() as AddressInfo).port}/github`;
+    try {
+      const grants = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const id = uniqueId('req');
+          const grant = validGrant(await evaluateFor(acts, id, newUser(), { entitlement: 'github:member' }));
+          return {
+            id,
+            grant: { ...grant, connector: { type: 'webhook' as const, url, secretEnv: 'GRANTFLOW_WEBHOOK_SECRET' } },
+          };
+        }),
+      );
+      const inFlight = grants.map(({ id, grant }) => acts.grantAccess({ requestId: id, grant }));
+      for (let i = 0; i < 20 && arrived < 2; i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 300)); // time for more to arrive, were they not held back
+      expect(arrived).toBe(2);
+      release();
+      await expect(Promise.all(inFlight)).resolves.toHaveLength(5);
+      expect(arrived).toBe(5);
+      await Promise.all(
+        grants.map(({ id, grant }) => acts.deprovision({ requestId: id, grant, endedAt: new Date().toISOString() })),
+      );
+    } finally {
+      release();
+    }
+  });
+});
