@@ -2,13 +2,11 @@ import type pg from 'pg';
 import type { Logger } from '../platform/logger';
 import type { AuditKeyring } from './audit-chain';
 import { appendAudit, CHAIN_LOCK } from './audit';
+import { groupCommit } from './group-commit';
 import type { Notifier } from './notify';
 import { storable, storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import type { BookkeepingStep, RequestProjection } from './types';
-
-/** Steps that arrive while a transaction runs join the next one, up to this many. */
-const GROUP_LIMIT = 200;
 
 export interface BookkeeperDeps {
   pool: pg.Pool;
@@ -25,28 +23,10 @@ export interface BookkeeperDeps {
  * Notifications are written to the outbox in the transaction and sent after it commits (once per key).
  */
 export function createBookkeeper({ pool, keyring, notifier, log }: BookkeeperDeps) {
-  const waiting: { step: BookkeepingStep; done: (err?: unknown) => void }[] = [];
-  let draining = false;
-
-  async function drain(): Promise<void> {
-    draining = true;
-    while (waiting.length > 0) {
-      const group = waiting.splice(0, GROUP_LIMIT);
-      try {
-        await writeSteps(group.map((g) => g.step));
-        for (const g of group) g.done();
-      } catch (err) {
-        if (group.length === 1) {
-          group[0]?.done(err);
-          continue;
-        }
-        // One bad step must not fail the others: each in a transaction of its own.
-        log.warn({ err, steps: group.length }, 'bookkeeping group failed; writing its steps one by one');
-        for (const g of group) await writeSteps([g.step]).then(() => g.done(), g.done);
-      }
-    }
-    draining = false;
-  }
+  // One bad step must not fail the others: a group that fails is written again step by step.
+  const writeGrouped = groupCommit<BookkeepingStep>(writeSteps, (err, steps) =>
+    log.warn({ err, steps }, 'bookkeeping group failed; writing its steps one by one'),
+  );
 
   async function writeSteps(steps: readonly BookkeepingStep[]): Promise<void> {
     await inTransaction(pool, async (client) => {
@@ -66,10 +46,7 @@ export function createBookkeeper({ pool, keyring, notifier, log }: BookkeeperDep
 
   /** Writes the step (grouped with concurrent ones), then sends its notifications that are not sent yet. */
   async function write(step: BookkeepingStep): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      waiting.push({ step, done: (err) => (err === undefined ? resolve() : reject(err)) });
-      if (!draining) void drain();
-    });
+    await writeGrouped(step);
     for (const n of step.notifications) await notifier.deliver(n);
   }
 

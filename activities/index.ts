@@ -1,6 +1,5 @@
 import type pg from 'pg';
 import { ApplicationFailure } from '@temporalio/common';
-import { Semaphore } from 'async-mutex';
 import type { Config } from '../domain/config';
 import type { DirectoryView } from '../directory/view';
 import { FINAL_STATUSES, type Evaluation, type GrantSpec, type Status } from '../domain/model';
@@ -10,7 +9,7 @@ import { createAuditLog } from './audit';
 import { createBookkeeper, writeProjection } from './bookkeeping';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './audit-settings';
 import { createCampaignActivities, type CampaignActivities } from './campaign';
-import { connectorFor, type Connector } from './connectors';
+import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
 import { withConnectorLease } from './lease';
 import { withWorkingTime } from './calendar';
@@ -38,14 +37,7 @@ export interface ActivityDeps {
   callTimeoutMs?: number;
   /** The audit chain's keys and checkpoint sink; default read from `env` (GRANTFLOW_AUDIT_*). */
   auditSettings?: AuditSettings;
-  /**
-   * How many connector calls (grants, revokes, checks) this worker makes at once, over all targets (default 16,
-   * GRANTFLOW_CONNECTOR_CONCURRENCY): an expiry storm of a thousand grants reaches a target this many at a time.
-   */
-  connectorConcurrency?: number;
 }
-
-export const DEFAULT_CONNECTOR_CONCURRENCY = 16;
 
 export function createActivities(deps: ActivityDeps): Activities & CampaignActivities {
   const { pool, config, log } = deps;
@@ -64,10 +56,7 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
     webhookUrl: deps.notifyWebhookUrl ?? (env.GRANTFLOW_NOTIFY_WEBHOOK_URL || undefined),
   });
   const bookkeeper = createBookkeeper({ pool, keyring: auditSettings.keyring, notifier, log });
-  // The calls wait for a slot inside their activity, so the activity's timeout allows for the wait; a call that
-  // waited too long is retried as any other, and the connectors are idempotent.
-  const slots = new Semaphore(deps.connectorConcurrency ?? DEFAULT_CONNECTOR_CONCURRENCY);
-  const connector = (grant: GrantSpec) => bounded(connectorFor(grant.connector, { env, log, timeoutMs }), slots);
+  const connector = (grant: GrantSpec) => connectorFor(grant.connector, { env, log, timeoutMs });
 
   const bookkeepingActivities: Omit<Activities, 'notify' | 'provision' | 'deprovision'> = {
     async evaluateRequest(input: EvaluateInput): Promise<Evaluation> {
@@ -231,14 +220,6 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
         return { revokedAtTarget: true };
       });
     },
-  };
-}
-
-function bounded(c: Connector, slots: Semaphore): Connector {
-  return {
-    grant: (input) => slots.runExclusive(() => c.grant(input)),
-    revoke: (input) => slots.runExclusive(() => c.revoke(input)),
-    check: (input) => slots.runExclusive(() => c.check(input)),
   };
 }
 

@@ -15,6 +15,9 @@ import { createLogger } from '../../platform/logger';
 const run = randomBytes(4).toString('hex');
 let counter = 0;
 const newId = () => `bk-${run}-${++counter}`;
+// A person of its own: every suite of a run shares the test database, and the open requests these rows describe
+// would make another suite's request for the same entitlement a duplicate (`already_requested`).
+const person = `bk-person-${run}`;
 const log = createLogger('test', process.env.TEST_LOG_LEVEL ?? 'silent');
 const config = loadConfig('config/demo');
 let pool: pg.Pool;
@@ -30,8 +33,8 @@ function projection(requestId: string, revision: number, over: Partial<RequestPr
   return {
     requestId,
     revision,
-    requester: 'alice',
-    beneficiary: 'alice',
+    requester: person,
+    beneficiary: person,
     entitlement: 'github:member',
     resource: 'github',
     breakGlass: false,
@@ -69,9 +72,9 @@ function step(requestId: string, revision: number, over: Partial<RequestProjecti
       {
         key: `${requestId}:active`,
         requestId,
-        to: ['alice'],
+        to: [person],
         subject: 'Access granted',
-        text: 'alice has github:member.',
+        text: `${person} has github:member.`,
       },
     ],
     projection: projection(requestId, revision, over),
@@ -111,7 +114,7 @@ test('a retried or doubled transition is written once: events by id, the row by 
   expect(await written(id)).toEqual({
     events: ['validated', 'auto_approved'],
     projection: [{ revision: 1, status: 'provisioning' }],
-    outbox: [{ key: `${id}:active`, body: 'alice has github:member.', sent: true }],
+    outbox: [{ key: `${id}:active`, body: `${person} has github:member.`, sent: true }],
   });
   // An older revision arriving late loses; a newer one wins.
   await activities.bookkeep({ ...step(id, 0), events: [], notifications: [] });
@@ -164,7 +167,9 @@ describe('with a chat webhook', () => {
     await acts.bookkeep(step(id, 1));
     await acts.bookkeep(step(id, 1));
     expect(received).toHaveLength(2); // the refused attempt and the one that went through; not a third
-    expect((await written(id)).outbox).toEqual([{ key: `${id}:active`, body: 'alice has github:member.', sent: true }]);
+    expect((await written(id)).outbox).toEqual([
+      { key: `${id}:active`, body: `${person} has github:member.`, sent: true },
+    ]);
     expect((await written(id)).events).toEqual(['validated', 'auto_approved']);
   });
 });

@@ -26,6 +26,7 @@ import {
   statusKey,
   tagsKey,
 } from '../search-attributes';
+import { connectorTaskQueue } from './connector-queue';
 import { extensionEvaluated, totalAfter } from './extension';
 import { registerHandlers } from './handlers';
 import {
@@ -84,17 +85,6 @@ const CONNECTOR_ATTEMPTS = 12;
 export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestView> {
   const carried = args.state as RequestState | undefined;
   const s: RequestState = carried ?? initialState(initialView(args));
-  // A connector call that the promise depends on has a budget; then the request shows `failed` and alerts.
-  const connectors = proxyActivities<Activities>({
-    startToCloseTimeout: '60s',
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '20s',
-      maximumAttempts: args.connectorAttempts ?? CONNECTOR_ATTEMPTS,
-      nonRetryableErrorTypes: ['GrantEnded', 'ConfigError'],
-    },
-  });
   // The request's clock. Date.now() in a workflow is the time of the workflow task, and with SDK 1.24 the first task
   // after a worker lost its cache (a restart, an eviction) can run with the time of the task before it when events
   // arrived while it was queued; a replay then sees the true time, takes another decision on a deadline, and fails
@@ -115,6 +105,22 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   // and a separate first flush.
   const lean = patched('lean-bookkeeping');
   const evaluation = lean ? localFacts : facts;
+  // The connector calls go to a task queue of their own, whose worker's slots bound the calls at the targets: a call
+  // that waits for a slot waits before its attempt starts (workflows/request/connector-queue.ts says why). Runs
+  // recorded before it call on the workflow's own queue.
+  const connectorQueue = patched('connector-queue');
+  // A connector call that the promise depends on has a budget; then the request shows `failed` and alerts.
+  const connectors = proxyActivities<Activities>({
+    ...(connectorQueue && { taskQueue: connectorTaskQueue(workflowInfo().taskQueue) }),
+    startToCloseTimeout: '60s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '20s',
+      maximumAttempts: args.connectorAttempts ?? CONNECTOR_ATTEMPTS,
+      nonRetryableErrorTypes: ['GrantEnded', 'ConfigError'],
+    },
+  });
   if (ownClock) s.clock = Math.max(s.clock ?? 0, workflowInfo().runStartTime.getTime());
   const now = () => (ownClock ? (s.clock as number) : Date.now());
   const reach = (t: number) => {
