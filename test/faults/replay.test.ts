@@ -41,8 +41,8 @@ beforeAll(() => {
 
 /**
  * The recorded sets: the first workflow, accessRequestV2 before its own clock, with it, with every patch asked at the
- * run's start, and with one bookkeeping step per transition and its evaluation as a local activity
- * (`lean-bookkeeping`).
+ * run's start, and with one bookkeeping step per transition, its evaluation as a local activity (`lean-bookkeeping`)
+ * and its connector calls on a queue of their own (`connector-queue`).
  */
 const SETS = ['', 'v2', 'v2-clock', 'v2-ordered', 'v2-lean'];
 /** Sets of a lane's own new paths (fault-history-json.ts laneHistoryPaths), replayed with the rest. */

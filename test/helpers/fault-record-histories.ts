@@ -28,11 +28,12 @@ import type { RequestInput } from '../../domain/model';
 import { historyPaths, historyResult, historyToJson, laneHistoryPaths } from './fault-history-json';
 import { startEnv, withSla, type RawConfig, type TestEnv } from './harness';
 
-// Histories of accessRequestV2 with one bookkeeping step per transition (patch `lean-bookkeeping`, asked at the run's
-// start with `request-clock`, `request-tags-search`, `business-hours` and `ordered-publish`). Those recorded before
-// are kept as they are: the first workflow's in test/faults/histories/*.json, accessRequestV2's before its own clock
-// in histories/v2/, with the clock in histories/v2-clock/, with every patch at the run's start but a scheduled
-// evaluation and a flush of its own for the submission in histories/v2-ordered/.
+// Histories of accessRequestV2 with one bookkeeping step per transition and the connector calls on a queue of their
+// own (patches `lean-bookkeeping` and `connector-queue`, asked at the run's start with `request-clock`,
+// `request-tags-search`, `business-hours` and `ordered-publish`). Those recorded before are kept as they are: the
+// first workflow's in test/faults/histories/*.json, accessRequestV2's before its own clock in histories/v2/, with the
+// clock in histories/v2-clock/, with every patch at the run's start but a scheduled evaluation and a flush of its own
+// for the submission in histories/v2-ordered/.
 const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-lean');
 
 type Status = RequestView['status'];
