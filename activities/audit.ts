@@ -14,13 +14,15 @@ import {
   type VerifyReport,
 } from './audit-chain';
 import type { Checkpointer } from './audit-checkpoints';
+import { groupCommit } from './group-commit';
 import { storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import type { AuditEventInput } from './types';
 
 export { canonicalJson, GENESIS_HASH, type AuditRecord } from './audit-chain';
 
-const CHAIN_LOCK = 'grantflow:audit-chain';
+/** Held by every writer of the chain until its commit. */
+export const CHAIN_LOCK = 'grantflow:audit-chain';
 const PAGE = 1000;
 
 export type VerifyResult = VerifyReport;
@@ -112,26 +114,7 @@ export type AuditLog = ReturnType<typeof createAuditLog>;
 
 export function createAuditLog(pool: pg.Pool, opts: AuditLogOptions) {
   const { keyring, checkpoints } = opts;
-  // Group commit: appends that arrive while a chain transaction is running wait and go together in the next one,
-  // so concurrent workflows share one lock acquisition and one commit instead of queueing on the lock one by one.
-  const GROUP_LIMIT = 200;
-  const waiting: { events: readonly AuditEventInput[]; done: (err?: unknown) => void }[] = [];
-  let draining = false;
-
-  async function drain(): Promise<void> {
-    draining = true;
-    while (waiting.length > 0) {
-      const group = waiting.splice(0, GROUP_LIMIT);
-      try {
-        await appendNow(group.flatMap((g) => g.events));
-        for (const g of group) g.done();
-      } catch {
-        // One bad event must not fail the others: fall back to one transaction each.
-        for (const g of group) await appendNow(g.events).then(() => g.done(), g.done);
-      }
-    }
-    draining = false;
-  }
+  const appendGrouped = groupCommit<readonly AuditEventInput[]>((groups) => appendNow(groups.flat()));
 
   /** Appends the events not yet present, in order, continuing the chain; safe to repeat and to run concurrently. */
   function append(events: readonly AuditEventInput[]): Promise<void> {
@@ -141,10 +124,7 @@ export function createAuditLog(pool: pg.Pool, opts: AuditLogOptions) {
     } catch (err) {
       return Promise.reject(err);
     }
-    return new Promise<void>((resolve, reject) => {
-      waiting.push({ events, done: (err) => (err === undefined ? resolve() : reject(err)) });
-      if (!draining) void drain();
-    });
+    return appendGrouped(events);
   }
 
   async function appendNow(events: readonly AuditEventInput[]): Promise<void> {

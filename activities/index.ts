@@ -6,16 +6,16 @@ import { FINAL_STATUSES, type Evaluation, type GrantSpec, type Status } from '..
 import { evaluate, personOf, sodCircle } from '../domain/policy';
 import type { Logger } from '../platform/logger';
 import { createAuditLog } from './audit';
+import { createBookkeeper, writeProjection } from './bookkeeping';
 import { auditSettingsFromEnv, checkpointerFor, type AuditSettings } from './audit-settings';
 import { createCampaignActivities, type CampaignActivities } from './campaign';
 import { connectorFor } from './connectors';
 import { createNotifier } from './notify';
 import { withConnectorLease } from './lease';
 import { withWorkingTime } from './calendar';
-import { storable, storableJson } from './storable';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
-import type { Activities, EvaluateInput, RequestProjection } from './types';
+import type { Activities, EvaluateInput } from './types';
 
 export type { Activities } from './types';
 
@@ -55,6 +55,7 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
     timeoutMs,
     webhookUrl: deps.notifyWebhookUrl ?? (env.GRANTFLOW_NOTIFY_WEBHOOK_URL || undefined),
   });
+  const bookkeeper = createBookkeeper({ pool, keyring: auditSettings.keyring, notifier, log });
   const connector = (grant: GrantSpec) => connectorFor(grant.connector, { env, log, timeoutMs });
 
   const bookkeepingActivities: Omit<Activities, 'notify' | 'provision' | 'deprovision'> = {
@@ -111,10 +112,8 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
       await audit.append([event]);
     },
 
-    async bookkeep({ events, notifications, projection }) {
-      if (events.length > 0) await audit.append(events);
-      await project(projection);
-      for (const n of notifications) await notifier.notify(n);
+    async bookkeep(step) {
+      await bookkeeper.write(step);
     },
 
     async grantAccess({ requestId, grant, plannedAt }) {
@@ -161,58 +160,9 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
     },
 
     async project(p) {
-      await project(p);
+      await writeProjection(pool, p);
     },
   };
-
-  async function project(p: RequestProjection): Promise<void> {
-    {
-      // The API inserted the row at submit (revision 0, with the idempotency key); a retried older write loses.
-      await pool.query(
-        `INSERT INTO requests AS r (id, revision, requester, beneficiary, entitlement, resource, break_glass, status,
-           review_state, risk_level, risk_score, justification, pending_approvers, involved, submitted_at,
-           first_decision_at, approved_at, started_at, expires_at, ended_at, escalated, auto_approved, view, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-           $23::jsonb, now())
-         ON CONFLICT (id) DO UPDATE SET
-           revision = EXCLUDED.revision, requester = EXCLUDED.requester, beneficiary = EXCLUDED.beneficiary,
-           entitlement = EXCLUDED.entitlement, resource = EXCLUDED.resource, break_glass = EXCLUDED.break_glass,
-           status = EXCLUDED.status, review_state = EXCLUDED.review_state, risk_level = EXCLUDED.risk_level,
-           risk_score = EXCLUDED.risk_score, justification = EXCLUDED.justification,
-           pending_approvers = EXCLUDED.pending_approvers, involved = EXCLUDED.involved,
-           submitted_at = EXCLUDED.submitted_at, first_decision_at = EXCLUDED.first_decision_at,
-           approved_at = EXCLUDED.approved_at, started_at = EXCLUDED.started_at, expires_at = EXCLUDED.expires_at,
-           ended_at = EXCLUDED.ended_at, escalated = EXCLUDED.escalated, auto_approved = EXCLUDED.auto_approved,
-           view = EXCLUDED.view, updated_at = now()
-         WHERE r.revision < EXCLUDED.revision`,
-        [
-          p.requestId,
-          p.revision,
-          p.requester,
-          p.beneficiary,
-          p.entitlement,
-          p.resource,
-          p.breakGlass,
-          p.status,
-          p.reviewState ?? null,
-          p.risk?.level ?? null,
-          p.risk?.score ?? null,
-          storable(p.justification),
-          p.pendingApprovers,
-          p.involved,
-          p.submittedAt,
-          p.firstDecisionAt ?? null,
-          p.approvedAt ?? null,
-          p.startedAt ?? null,
-          p.expiresAt ?? null,
-          p.endedAt ?? null,
-          p.escalated,
-          p.autoApproved,
-          storableJson(p.view ?? null),
-        ],
-      );
-    }
-  }
 
   return {
     ...bookkeepingActivities,

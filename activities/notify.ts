@@ -18,8 +18,16 @@ const MAX_SECTION = 3000;
 /**
  * Sends each notification once per key: the key is claimed in the same transaction that sends, so a failed send
  * rolls the claim back for the retry, and a concurrent duplicate waits for the first and then finds it done.
+ * `enqueue` is the outbox half of the same: the row goes in with the caller's transaction (the request's
+ * bookkeeping), unsent when a chat webhook is configured, and `deliver` sends it after that commit.
  */
 export function createNotifier({ pool, log, webhookUrl, timeoutMs = 10_000 }: NotifierDeps) {
+  const logSent = (n: Notification) =>
+    log.info(
+      { key: n.key, requestId: n.requestId, to: n.to, subject: n.subject, text: n.text, chat: Boolean(webhookUrl) },
+      'notification sent',
+    );
+
   async function notify(n: Notification): Promise<void> {
     await inTransaction(pool, async (client) => {
       const { rowCount } = await client.query(
@@ -32,14 +40,45 @@ export function createNotifier({ pool, log, webhookUrl, timeoutMs = 10_000 }: No
         return;
       }
       if (webhookUrl) await postToChat(webhookUrl, n, timeoutMs);
-      log.info(
-        { key: n.key, requestId: n.requestId, to: n.to, subject: n.subject, text: n.text, chat: Boolean(webhookUrl) },
-        'notification sent',
-      );
+      logSent(n);
     });
   }
-  return { notify };
+
+  /**
+   * Writes the notification to the outbox in the caller's transaction, once per key. Without a chat webhook the log
+   * is the only channel, so it is sent as it is written (the log line follows in `deliver`).
+   */
+  async function enqueue(client: pg.PoolClient, n: Notification): Promise<void> {
+    await client.query(
+      `INSERT INTO notifications (key, request_id, recipients, subject, body, sent_at)
+       VALUES ($1, $2, $3, $4, $5, CASE WHEN $6::boolean THEN NULL ELSE now() END)
+       ON CONFLICT (key) DO NOTHING`,
+      [n.key, n.requestId, n.to, n.subject, n.text, Boolean(webhookUrl)],
+    );
+  }
+
+  /**
+   * Sends an outbox row not sent yet: claimed in the transaction that sends (as `notify`), so a failed send is
+   * retried and a concurrent duplicate finds it sent.
+   */
+  async function deliver(n: Notification): Promise<void> {
+    if (!webhookUrl) return logSent(n);
+    await inTransaction(pool, async (client) => {
+      const { rowCount } = await client.query(
+        'SELECT 1 FROM notifications WHERE key = $1 AND sent_at IS NULL FOR UPDATE',
+        [n.key],
+      );
+      if (rowCount === 0) return;
+      await postToChat(webhookUrl, n, timeoutMs);
+      await client.query('UPDATE notifications SET sent_at = now() WHERE key = $1', [n.key]);
+      logSent(n);
+    });
+  }
+
+  return { notify, enqueue, deliver };
 }
+
+export type Notifier = ReturnType<typeof createNotifier>;
 
 async function postToChat(url: string, n: Notification, timeoutMs: number): Promise<void> {
   const section = truncate(`*${escapeMrkdwn(n.subject)}*\n${escapeMrkdwn(n.text)}`, MAX_SECTION);

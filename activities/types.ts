@@ -47,6 +47,13 @@ export interface Notification {
   text: string;
 }
 
+/** One state transition's bookkeeping: written in one transaction (activities/bookkeeping.ts). */
+export interface BookkeepingStep {
+  events: AuditEventInput[];
+  notifications: Notification[];
+  projection: RequestProjection;
+}
+
 export interface EvaluateInput {
   requestId: string;
   requester: string;
@@ -72,14 +79,11 @@ export interface Activities {
   /** Grants at the target through the connector (idempotent) and records the live grant. */
   provision(input: GrantInput): Promise<void>;
   /**
-   * The request's bookkeeping for one step, in order: its audit events, its projection row, its notifications.
-   * Idempotent: events by id, the projection by revision, notifications by key.
+   * The request's bookkeeping for one step: its audit events, its projection row and its notifications' outbox rows
+   * in one transaction, then the notifications sent. Idempotent: events by id, the projection by revision,
+   * notifications by key.
    */
-  bookkeep(input: {
-    events: AuditEventInput[];
-    notifications: Notification[];
-    projection: RequestProjection;
-  }): Promise<void>;
+  bookkeep(input: BookkeepingStep): Promise<void>;
   /** Grants at the target (idempotent) and records the live grant; the grant counts from the connector's success. */
   grantAccess(input: {
     requestId: string;

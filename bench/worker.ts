@@ -11,7 +11,7 @@ import { createPool } from '../platform/db';
 import { loadConfig } from '../platform/config-files';
 import { parseEnv } from '../platform/env';
 import { createLogger } from '../platform/logger';
-import { createWorker } from '../worker/create-worker';
+import { createWorker, type GrantflowWorker } from '../worker/create-worker';
 import { probePostgres, snapshot, timeActivities } from './lib/probes';
 import * as skeletonActivities from './skeleton/activities';
 
@@ -22,6 +22,7 @@ const envSchema = z.object({
   DATABASE_URL: z.string().optional(),
   GRANTFLOW_CONFIG_DIR: z.string().optional(),
   GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0),
+  GRANTFLOW_CONNECTOR_CONCURRENCY: z.coerce.number().int().min(1).optional(),
   LOG_LEVEL: z.string().default('warn'),
 });
 
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   probePostgres();
   const connection = await NativeConnection.connect({ address: env.TEMPORAL_ADDRESS });
   let pool: ReturnType<typeof createPool> | undefined;
-  let worker: Worker;
+  let worker: Worker | GrantflowWorker;
   if (env.BENCH_WORKER_MODE === 'grantflow') {
     if (!env.DATABASE_URL || !env.GRANTFLOW_CONFIG_DIR)
       throw new Error('DATABASE_URL and GRANTFLOW_CONFIG_DIR are required.');
@@ -52,9 +53,15 @@ async function main(): Promise<void> {
       namespace: 'default',
       taskQueue: env.TEMPORAL_TASK_QUEUE,
       activities: timeActivities(
-        createActivities({ pool, config: loadConfig(env.GRANTFLOW_CONFIG_DIR), log, env: process.env }),
+        createActivities({
+          pool,
+          config: loadConfig(env.GRANTFLOW_CONFIG_DIR),
+          log,
+          env: process.env,
+        }),
       ),
       maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
+      connectorConcurrency: env.GRANTFLOW_CONNECTOR_CONCURRENCY,
     });
   } else {
     // The options createWorker sets, so the two workers differ only in their workflows and activities.

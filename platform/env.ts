@@ -38,6 +38,8 @@ export const workerEnvSchema = z
     /** A Slack-compatible incoming webhook for notifications; unset means notifications go to the log only. */
     GRANTFLOW_NOTIFY_WEBHOOK_URL: z.url().optional(),
     GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(1000),
+    /** How many connector calls (grants, revokes, checks) the worker makes at once, over all targets. */
+    GRANTFLOW_CONNECTOR_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(16),
     /** How often the worker looks for grants that outlived their workflow and for drift at the targets; 0: never. */
     GRANTFLOW_RECONCILE_EVERY_SECONDS: z.coerce.number().int().min(0).default(600),
     /** How often the worker attests signals with the Temporal client identity that sent them; 0: never. */

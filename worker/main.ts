@@ -76,6 +76,7 @@ async function main(): Promise<void> {
       ...(ldap && createDirectorySyncActivities({ pool, read: () => readLdapDirectory(ldap) })),
     },
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
+    connectorConcurrency: env.GRANTFLOW_CONNECTOR_CONCURRENCY,
   });
   const stopReconciling = reconcileEvery(env.GRANTFLOW_RECONCILE_EVERY_SECONDS * 1000, {
     deps: { pool, config, log, env: process.env, activities, isRunning: runningIn(client) },

@@ -21,6 +21,8 @@ export interface BenchSettings {
   /** Extensions of one grant in the history-cost phase. */
   extensions: number;
   maxCachedWorkflows: number;
+  /** The expiry storm: grants that end in the same minute, the time to submit them, to revoke them all after. */
+  storm: { grants: number; submitBudgetS: number; drainBudgetS: number; connectorConcurrency: number };
   /** Keep the temporary stack folder (logs, databases) after the run. */
   keep: boolean;
   /** The whole run is stopped after this many seconds, whatever it is doing. */
@@ -30,7 +32,7 @@ export interface BenchSettings {
   phases: Phase[];
 }
 
-export const PHASES = ['history', 'latency', 'throughput', 'capacity'] as const;
+export const PHASES = ['history', 'latency', 'throughput', 'capacity', 'storm'] as const;
 export type Phase = (typeof PHASES)[number];
 
 const FULL: Omit<BenchSettings, 'outDir'> = {
@@ -48,6 +50,7 @@ const FULL: Omit<BenchSettings, 'outDir'> = {
   openBudgetS: 360,
   extensions: 500,
   maxCachedWorkflows: 1000,
+  storm: { grants: 1000, submitBudgetS: 210, drainBudgetS: 300, connectorConcurrency: 16 },
   keep: false,
   deadlineS: 25 * 60,
 };
@@ -65,6 +68,7 @@ const QUICK: Omit<BenchSettings, 'outDir'> = {
   openBudgetS: 25,
   // Enough to pass 2000 events once, so one continue-as-new is seen.
   extensions: 170,
+  storm: { grants: 200, submitBudgetS: 60, drainBudgetS: 120, connectorConcurrency: 16 },
   deadlineS: 8 * 60,
 };
 
@@ -77,7 +81,8 @@ function defaultPollMs(inFlight: number): number {
 }
 
 export const USAGE = `usage: npm run bench -- [--quick] [--open N] [--open-budget S] [--window S] [--warmup S]
-       [--levels 1,8,32] [--samples N] [--extensions N] [--max-cached N] [--only history,latency,throughput,capacity]
+       [--levels 1,8,32] [--samples N] [--extensions N] [--max-cached N] [--storm N] [--connector-concurrency N]
+       [--only|--phases history,latency,throughput,capacity,storm]
        [--keep] [--out DIR]`;
 
 export function parseArgs(argv: readonly string[], outDir: string): BenchSettings {
@@ -124,16 +129,24 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchSetting
         settings.latencySamples = count(3);
         break;
       case '--extensions':
-        settings.extensions = count(1);
+        // 0 skips the many-extensions run (the per-path counts alone).
+        settings.extensions = count(0);
+        break;
+      case '--storm':
+        settings.storm = { ...settings.storm, grants: count(1) };
+        break;
+      case '--connector-concurrency':
+        settings.storm = { ...settings.storm, connectorConcurrency: count(1) };
         break;
       case '--max-cached':
         settings.maxCachedWorkflows = count(0);
         break;
-      case '--only': {
+      case '--only':
+      case '--phases': {
         const raw = value();
         const phases = raw.split(',');
         const unknown = phases.filter((p) => !(PHASES as readonly string[]).includes(p));
-        if (unknown.length) throw new Error(`--only takes ${PHASES.join(', ')} separated by commas, not "${raw}".`);
+        if (unknown.length) throw new Error(`${arg} takes ${PHASES.join(', ')} separated by commas, not "${raw}".`);
         settings.phases = phases as Phase[];
         break;
       }

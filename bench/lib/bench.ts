@@ -16,6 +16,8 @@ export interface Bench {
   ours: System;
   skeleton: System;
   apiUrl: string;
+  /** The webhook receiver standing in for the targets: its URL (GET /ledger) and the calls it had at once. */
+  target: { url: string; maxInFlight(): number; resetInFlight(): void };
   token(userId: string): Promise<string>;
   cpuGroups: CpuGroupSpec[];
   log(message: string): void;

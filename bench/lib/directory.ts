@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 /** What the users of each prefix are for; the prefix keeps the phases' users apart. */
-export type Purpose = 'h' | 'l' | 't' | 'c';
+export type Purpose = 'h' | 'l' | 't' | 'c' | 's';
 
 export function benchUserId(purpose: Purpose, i: number): string {
   // A valid directory id and PostgreSQL role name (the postgres-role connector creates one per beneficiary).
@@ -39,7 +39,7 @@ export function writeBenchConfig(demoDir: string, dir: string, counts: Readonly<
 
 /** Hands out each phase's users once; undefined when a phase has used all of its own. */
 export class UserPool {
-  private readonly next: Record<Purpose, number> = { h: 0, l: 0, t: 0, c: 0 };
+  private readonly next: Record<Purpose, number> = { h: 0, l: 0, t: 0, c: 0, s: 0 };
 
   constructor(private readonly counts: Readonly<Record<Purpose, number>>) {}
 

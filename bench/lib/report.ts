@@ -2,6 +2,7 @@
 import type { CapacityResult } from '../phases/capacity';
 import type { HistoryResult } from '../phases/history';
 import type { LatencyResult } from '../phases/latency';
+import type { StormResult } from '../phases/storm';
 import type { RunResult, ThroughputResult } from '../phases/throughput';
 import type { Machine, Versions } from './machine';
 import type { Counters } from './probes';
@@ -31,6 +32,71 @@ export interface Results {
   decisionLatency?: Target<LatencyResult>;
   openRequestCapacity?: Target<CapacityResult & { maxCachedWorkflows: number }>;
   historyCost?: Target<HistoryResult>;
+  expiryStorm?: Target<StormResult>;
+  /** What each path of a request costs in Temporal, counted in its history (the same on any machine). */
+  requestPaths?: Record<string, PathCounts>;
+  skeletonShape?: HistoryResult['shapeCheck'];
+  autoApprovedActivities?: Target<PathCounts>;
+  autoApprovedEvents?: Target<PathCounts>;
+  approvedActivities?: Target<PathCounts>;
+  approvedEvents?: Target<PathCounts>;
+}
+
+export interface PathCounts {
+  how: string;
+  status: string;
+  activities: number;
+  localActivities: number;
+  workflowTasks: number;
+  events: number;
+  timers: number;
+  updates: number;
+  activityTypes: Record<string, number>;
+}
+
+const COUNT_TARGETS = [
+  { key: 'autoApprovedActivities', path: 'auto-approved', what: 'activities', most: 5 },
+  { key: 'autoApprovedEvents', path: 'auto-approved', what: 'events', most: 40 },
+  { key: 'approvedActivities', path: 'approved', what: 'activities', most: 8 },
+  { key: 'approvedEvents', path: 'approved', what: 'events', most: 60 },
+] as const;
+
+/** The per-path counts, and one key per count target (issue 14): auto-approved ≤ 5 / 40, approved ≤ 8 / 60. */
+export function pathTargets(
+  h: HistoryResult,
+): Pick<Results, 'requestPaths' | 'skeletonShape' | (typeof COUNT_TARGETS)[number]['key']> {
+  const requestPaths: Record<string, PathCounts> = Object.fromEntries(
+    h.paths.map((p) => [
+      p.path,
+      {
+        how: p.how,
+        status: p.status,
+        activities: p.activities,
+        localActivities: p.localActivities,
+        workflowTasks: p.workflowTasks,
+        events: p.events,
+        timers: p.timers,
+        updates: p.updates,
+        activityTypes: p.activityTypes,
+      },
+    ]),
+  );
+  const out: Pick<Results, 'requestPaths' | 'skeletonShape' | (typeof COUNT_TARGETS)[number]['key']> = {
+    requestPaths,
+    skeletonShape: h.shapeCheck,
+  };
+  for (const t of COUNT_TARGETS) {
+    const counts = requestPaths[t.path];
+    if (!counts) continue;
+    out[t.key] = {
+      value: counts[t.what],
+      unit: `${t.what} in the history of an ${t.path} request, submission to the live grant (local activities count)`,
+      target: `≤ ${t.most}`,
+      met: counts[t.what] <= t.most,
+      details: counts,
+    };
+  }
+  return out;
 }
 
 /** Where one run's time went, per completed request. */
@@ -160,16 +226,39 @@ export function summaryRows(r: Results): string[][] {
       '—',
     ]);
   }
-  const h = r.historyCost;
-  if (h) {
-    const e = h.details.extended;
+  const st = r.expiryStorm;
+  if (st) {
+    const d = st.details;
+    rows.push([
+      `expiry storm: ${d.grants} grants ending together`,
+      `${ms(d.stormMs)} first expiry → last revoke vs ${ms(d.single.p50)} a lone one = ${f(d.ratio)}× ` +
+        `(${d.revokedAtTarget} revoked, ≤ ${d.maxInFlightAtTarget} at the target at once)`,
+      `≤ ${f(d.allowedRatio)}×, all, ≤ ${d.connectorConcurrency} at once`,
+      yes(st.met),
+    ]);
+  }
+  for (const t of COUNT_TARGETS) {
+    const c = r[t.key];
+    if (c) rows.push([`${t.path}: ${t.what}`, String(c.value), c.target, yes(c.met)]);
+  }
+  if (r.requestPaths) {
+    rows.push([
+      'per path: activities (local) / workflow tasks / events',
+      Object.entries(r.requestPaths)
+        .map(([path, p]) => `${path} ${p.activities} (${p.localActivities}) / ${p.workflowTasks} / ${p.events}`)
+        .join(', '),
+      '—',
+      '—',
+    ]);
+  }
+  const e = r.historyCost?.details.extended;
+  if (r.historyCost && e) {
     rows.push([
       `history, grant extended ${e.requested}×`,
       `${e.runs} runs, max ${e.maxEventsPerRun} events per run (${e.totalEvents} in all), ${e.applied} applied`,
       '≤ 2100 per run, all applied',
-      yes(h.met),
+      yes(r.historyCost.met),
     ]);
-    rows.push(['history per path (events)', h.details.paths.map((p) => `${p.path} ${p.events}`).join(', '), '—', '—']);
   }
   return rows;
 }
@@ -450,37 +539,55 @@ export function markdown(r: Results): string {
     }
   }
 
-  const h = r.historyCost;
-  if (h) {
+  if (r.requestPaths) {
     out.push('');
-    out.push('## History cost');
+    out.push('## History cost per path');
     out.push('');
     out.push(
       table(
-        ['path', 'how', 'status', 'events', 'activities', 'workflow tasks', 'timers', 'updates'],
-        h.details.paths.map((p) => [
-          p.path,
+        [
+          'path',
+          'how',
+          'status',
+          'activities',
+          'of them local',
+          'workflow tasks',
+          'events',
+          'timers',
+          'updates',
+          'by type',
+        ],
+        Object.entries(r.requestPaths).map(([path, p]) => [
+          path,
           p.how,
           p.status,
-          p.events,
           p.activities,
+          p.localActivities,
           p.workflowTasks,
+          p.events,
           p.timers,
           p.updates,
+          Object.entries(p.activityTypes)
+            .map(([name, n]) => `${name} ${n}`)
+            .join(', '),
         ]),
       ),
     );
-    out.push('');
-    out.push(
-      `Skeleton shape check (activities up to the live grant): ${h.details.shapeCheck
-        .map(
-          (s) =>
-            `${s.path} grantflow ${s.grantflow} / skeleton ${s.skeleton} activities ` +
-            `(${s.grantflowEvents} / ${s.skeletonEvents} events)`,
-        )
-        .join('; ')}.`,
-    );
-    const e = h.details.extended;
+    if (r.skeletonShape) {
+      out.push('');
+      out.push(
+        `Skeleton shape check (activities up to the live grant): ${r.skeletonShape
+          .map(
+            (s) =>
+              `${s.path} grantflow ${s.grantflow} / skeleton ${s.skeleton} activities ` +
+              `(${s.grantflowEvents} / ${s.skeletonEvents} events)`,
+          )
+          .join('; ')}.`,
+      );
+    }
+  }
+  const e = r.historyCost?.details.extended;
+  if (e) {
     out.push('');
     out.push(
       `A github:member grant extended ${e.requested} times (extend update, 1 s each): ${e.applied} extensions applied, ` +

@@ -7,10 +7,15 @@
 
 type RawEvent = Record<string, unknown>;
 
-/** Counts by kind; `activityTypes` by activity name. */
+/**
+ * Counts by kind; `activityTypes` by activity name. `activities` counts every activity the workflow ran, scheduled
+ * (three events each) or local (one marker each, `localActivities` of them), so a path cannot look cheaper by moving
+ * a call from one kind to the other.
+ */
 export interface HistoryStats {
   events: number;
   activities: number;
+  localActivities: number;
   workflowTasks: number;
   timers: number;
   updates: number;
@@ -21,12 +26,20 @@ export function historyStats(events: readonly RawEvent[]): HistoryStats {
   const stats: HistoryStats = {
     events: events.length,
     activities: 0,
+    localActivities: 0,
     workflowTasks: 0,
     timers: 0,
     updates: 0,
     activityTypes: {},
   };
   for (const e of events) {
+    const local = localActivityOf(e);
+    if (local) {
+      stats.activities += 1;
+      stats.localActivities += 1;
+      const name = `${local} (local)`;
+      stats.activityTypes[name] = (stats.activityTypes[name] ?? 0) + 1;
+    }
     const scheduled = e.activityTaskScheduledEventAttributes as { activityType?: { name?: string } } | null | undefined;
     if (scheduled) {
       stats.activities += 1;
@@ -38,6 +51,22 @@ export function historyStats(events: readonly RawEvent[]): HistoryStats {
     if (e.workflowExecutionUpdateAcceptedEventAttributes) stats.updates += 1;
   }
   return stats;
+}
+
+/** The activity type of a local activity's marker (the SDK records one `core_local_activity` marker each). */
+function localActivityOf(e: RawEvent): string | undefined {
+  const m = e.markerRecordedEventAttributes as
+    { markerName?: string; details?: Record<string, { payloads?: { data?: unknown }[] }> } | null | undefined;
+  if (m?.markerName !== 'core_local_activity') return undefined;
+  const data = m.details?.data?.payloads?.[0]?.data;
+  try {
+    const text =
+      typeof data === 'string' ? Buffer.from(data, 'base64').toString() : Buffer.from(data as Uint8Array).toString();
+    const parsed = JSON.parse(text) as { activityType?: string; activity_type?: string };
+    return parsed.activityType ?? parsed.activity_type ?? '?';
+  } catch {
+    return '?';
+  }
 }
 
 /** Per activity name: how many ran, and their summed wait in the task queue and time in the worker, ms. */

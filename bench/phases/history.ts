@@ -30,9 +30,10 @@ export interface ExtendedResult {
 
 export interface HistoryResult {
   paths: PathResult[];
+  /** The many-extensions run; absent with `--extensions 0`. */
   /** Activities up to the live grant (the skeleton must run as many as grantflow), and the events they leave. */
   shapeCheck: { path: string; grantflow: number; skeleton: number; grantflowEvents: number; skeletonEvents: number }[];
-  extended: ExtendedResult;
+  extended?: ExtendedResult;
 }
 
 type RawEvent = Record<string, unknown>;
@@ -150,6 +151,24 @@ export async function historyPhase(b: Bench): Promise<HistoryResult> {
       run: async () => active(ours, user(), { duration: 'PT3S' }),
     },
     {
+      path: 'extended',
+      closes: false,
+      how: 'github:member auto-approved for PT1H, extended once by PT30M (within the no-approval allowance)',
+      run: async () => {
+        const requester = user();
+        const id = await active(ours, requester, { duration: 'PT1H' });
+        const answer = await message(id, 'extend', requester, {
+          duration: 'PT30M',
+          justification: 'bench: one extension',
+        });
+        if ((answer as { outcome?: string }).outcome !== 'extended') {
+          throw new Error(`The bench extension was not applied at once: ${JSON.stringify(answer)}`);
+        }
+        await waitQuiet(client, id);
+        return id;
+      },
+    },
+    {
       path: 'break-glass',
       closes: true,
       how: 'aws-prod:admin break-glass for PT5S, cleared by dave, expired',
@@ -202,7 +221,7 @@ export async function historyPhase(b: Bench): Promise<HistoryResult> {
     }),
   );
 
-  const extended = await extendMany(b, user());
+  const extended = b.settings.extensions > 0 ? await extendMany(b, user()) : undefined;
   await terminateAll(client, open);
   return { paths, shapeCheck, extended };
 }

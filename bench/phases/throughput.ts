@@ -237,7 +237,8 @@ async function closedLoop(b: Bench, sys: System, inFlight: number): Promise<RunR
 async function sampleTimelines(b: Bench, ids: readonly string[]): Promise<ServerTimes> {
   const step = Math.max(1, Math.floor(ids.length / TIMELINE_SAMPLES));
   const picked = ids.filter((_, i) => i % step === 0).slice(0, TIMELINE_SAMPLES);
-  const nth = SHAPES.autoApproved.validate + SHAPES.autoApproved.provision;
+  // The scheduled activities up to the live grant (local ones leave markers, not completions).
+  const nth = SHAPES.autoApproved.validate + SHAPES.autoApproved.provision + SHAPES.autoApproved.beside;
   const timelines = (
     await mapLimit(picked, 4, async (id) => {
       const history = await b.client.workflow.getHandle(workflowIdFor(id)).fetchHistory();

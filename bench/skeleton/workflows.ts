@@ -1,17 +1,28 @@
 /**
  * The skeleton request: grantflow's access-request workflow with its business removed. It runs the same number of
- * activities in the same order and waits for one `decide` update on the same path, with empty activity bodies and no
+ * activities (local ones as local activities) in the same order and waits for one `decide` update on the same path, with empty activity bodies and no
  * search attributes, so a run against it measures the floor the Temporal server, the SDK and the HTTP hop set.
  *
  * It is registered under the product's workflow type and query and update names (on its own task queue), so the
  * API's own gateway starts, polls and updates it exactly as it does the real workflow.
  */
-import { allHandlersFinished, condition, proxyActivities, setHandler } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  proxyActivities,
+  proxyLocalActivities,
+  setHandler,
+} from '@temporalio/workflow';
 import type { AccessRequestArgs } from '../../workflows/messages';
 import type * as activities from './activities';
 import { decideUpdate, getRequestQuery, shapeFor } from './messages';
 
 const { noop } = proxyActivities<typeof activities>({
+  startToCloseTimeout: '20s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s' },
+});
+
+const local = proxyLocalActivities<typeof activities>({
   startToCloseTimeout: '20s',
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s' },
 });
@@ -41,6 +52,7 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<{ id: st
     for (let i = 0; i < n; i++) await noop(name);
   };
 
+  for (let i = 0; i < shape.local; i++) await local.noop('validate');
   await steps(shape.validate, 'validate');
   if (shape.open > 0) {
     status = 'pending_approval';
@@ -48,7 +60,7 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<{ id: st
     await condition(() => decided);
   }
   status = 'provisioning';
-  await steps(shape.provision, 'provision');
+  await Promise.all([steps(shape.provision, 'provision'), steps(shape.beside, 'beside')]);
   status = 'active';
   await steps(shape.tail, 'tail');
   await condition(() => false, HOLD_MS);

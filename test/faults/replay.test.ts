@@ -22,8 +22,12 @@ const workflowsDir = path.join(root, 'workflows');
 const v2Dir = path.join(workflowsDir, 'request');
 beforeAll(quietRuntime);
 
-/** The recorded sets: the first workflow, accessRequestV2 before its own clock, and with it. */
-const SETS = ['', 'v2', 'v2-clock', 'v2-ordered'];
+/**
+ * The recorded sets: the first workflow, accessRequestV2 before its own clock, with it, with every patch asked at the
+ * run's start, and with one bookkeeping step per transition, its evaluation as a local activity (`lean-bookkeeping`)
+ * and its connector calls on a queue of their own (`connector-queue`).
+ */
+const SETS = ['', 'v2', 'v2-clock', 'v2-ordered', 'v2-lean'];
 /** Sets of a lane's own new paths (fault-history-json.ts laneHistoryPaths), replayed with the rest. */
 const LANE_SETS = Object.keys(laneHistoryPaths);
 

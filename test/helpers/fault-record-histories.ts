@@ -3,7 +3,7 @@
  * lifecycle, run against a real stack (embedded PostgreSQL, Temporal dev server) with SLAs and TTLs made short, each
  * saved as the history's proto JSON in test/faults/histories/<path>.json.
  *
- *   node --import tsx test/helpers/fault-record-histories.ts            # all paths, into histories/v2-clock/
+ *   node --import tsx test/helpers/fault-record-histories.ts            # all paths, into histories/v2-lean/
  *   node --import tsx test/helpers/fault-record-histories.ts denied     # some
  *
  * Re-record only on purpose: a fixture is the past that running workflows carry, and the replay test exists to show
@@ -28,10 +28,13 @@ import { historyPaths, historyResult, laneHistoryPaths } from './fault-history-j
 import { runRecorder, saveHistory } from './recording';
 import { startEnv, withSla, type RawConfig, type TestEnv } from './harness';
 
-// Histories of accessRequestV2 with every patch asked at the run's start (`request-tags-search`, `business-hours`,
-// `ordered-publish`). Those recorded before are kept as they are: the first workflow's in test/faults/histories/*.json,
-// accessRequestV2's before its own clock in histories/v2/, with the clock (patch `request-clock`) in histories/v2-clock/.
-const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-ordered');
+// Histories of accessRequestV2 with one bookkeeping step per transition and the connector calls on a queue of their
+// own (patches `lean-bookkeeping` and `connector-queue`, asked at the run's start with `request-clock`,
+// `request-tags-search`, `business-hours` and `ordered-publish`). Those recorded before are kept as they are: the
+// first workflow's in test/faults/histories/*.json, accessRequestV2's before its own clock in histories/v2/, with the
+// clock in histories/v2-clock/, with every patch at the run's start but a scheduled evaluation and a flush of its own
+// for the submission in histories/v2-ordered/.
+const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-lean');
 
 type Status = RequestView['status'];
 const is =

@@ -8,7 +8,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger, type Worker } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { parse } from 'yaml';
 import { createActivities } from '../../activities';
 import { createAuditLog, type AuditLog } from '../../activities/audit';
@@ -25,7 +25,7 @@ import { createLogger } from '../../platform/logger';
 import { createReceiver } from '../../scripts/webhook-receiver';
 import { accessRequestV2 } from '../../workflows';
 import { getRequestQuery, workflowIdFor, type RequestView } from '../../workflows/messages';
-import { createWorker } from '../../worker/create-worker';
+import { createWorker, type GrantflowWorker } from '../../worker/create-worker';
 import { AUDIT_HMAC_KEYS } from './audit-settings';
 import { isRoleMember } from './roles';
 
@@ -105,7 +105,7 @@ export interface TestEnv {
   taskQueue: string;
   pool: Pool;
   config: Config;
-  worker: Worker;
+  worker: GrantflowWorker;
   receiverUrl: string;
   /** What the webhook receiver got, one entry per idempotency key. */
   deliveries(): Promise<Delivery[]>;
@@ -147,6 +147,8 @@ export interface EnvOptions {
   lifecycle?: boolean;
   /** More activities for the worker (the directory sync's, say). */
   activities?: Record<string, (...args: never[]) => Promise<unknown>>;
+  /** Connector calls the worker makes at once (its connector queue's slots); default the worker's. */
+  connectorConcurrency?: number;
 }
 
 export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
@@ -188,6 +190,7 @@ export async function startEnv(opts: EnvOptions): Promise<TestEnv> {
         ...opts.activities,
       },
       workflowBundle: await workflowBundle(),
+      ...(opts.connectorConcurrency && { connectorConcurrency: opts.connectorConcurrency }),
     });
   let worker = await newWorker();
   let running = worker.run();

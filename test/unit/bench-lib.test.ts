@@ -29,7 +29,7 @@ describe('bench arguments', () => {
   test('the defaults are the full run the issue asks for', () => {
     const s = parseArgs([], '/out');
     expect(s).toMatchObject({ mode: 'full', levels: [1, 8, 32], open: 10_000, extensions: 500, order: 'ABBA' });
-    expect(s.phases).toEqual(['history', 'latency', 'throughput', 'capacity']);
+    expect(s.phases).toEqual(['history', 'latency', 'throughput', 'capacity', 'storm']);
   });
 
   test('--quick scales down and options override it', () => {
@@ -79,7 +79,25 @@ describe('bench history reading', () => {
       workflowTasks: 2,
       timers: 1,
       updates: 0,
+      localActivities: 0,
       activityTypes: { provision: 1 },
+    });
+  });
+
+  test("counts a local activity from its marker (the SDK's JSON, with its type), and not a patch marker", () => {
+    const payload = (json: unknown) => ({ payloads: [{ data: new TextEncoder().encode(JSON.stringify(json)) }] });
+    const marker = (id: number, name: string, details: Record<string, unknown>) =>
+      event(id, 1031, 'markerRecorded', { markerName: name, details });
+    const withMarkers = [
+      ...events,
+      marker(12, 'core_patch', { 'patch-data': payload({ id: 'lean-bookkeeping' }) }),
+      marker(13, 'core_local_activity', { data: payload({ seq: 1, activity_type: 'evaluateRequest' }) }),
+    ];
+    expect(historyStats(withMarkers)).toMatchObject({
+      events: 13,
+      activities: 2,
+      localActivities: 1,
+      activityTypes: { provision: 1, 'evaluateRequest (local)': 1 },
     });
   });
 

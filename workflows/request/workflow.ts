@@ -6,6 +6,7 @@ import {
   condition,
   continueAsNew,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
@@ -25,6 +26,7 @@ import {
   statusKey,
   tagsKey,
 } from '../search-attributes';
+import { connectorTaskQueue } from './connector-queue';
 import { extensionEvaluated, totalAfter } from './extension';
 import { registerHandlers } from './handlers';
 import {
@@ -53,6 +55,20 @@ const facts = proxyActivities<Activities>({
   retry: { initialInterval: '500ms', maximumInterval: '5s', nonRetryableErrorTypes: ['ConfigError'] },
 });
 
+// The policy's evaluation as a local activity: a short database step that runs in the worker within the workflow
+// task, with no round trip through the server's task queue, and leaves one marker in the history instead of three
+// events and a workflow task of its own (issue 14). Only it: a local activity runs before its workflow task is
+// committed, and when that task is retried (a worker crash, a task that timed out, an update's speculative task
+// dropped) the workflow runs again, possibly with messages that arrived meanwhile. The bookkeeping would then write
+// other audit events under the same sequence numbers and another view at the same revision (the model test found
+// both); a scheduled activity's input is in the history, so it can only repeat. The evaluation is safe to repeat:
+// the claim it takes is the request's own. The claim's release stays scheduled too: run locally, the close it
+// allows happened in the same task as an earlier update's answer, which then named a status not yet written.
+const localFacts = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', maximumInterval: '5s', nonRetryableErrorTypes: ['ConfigError'] },
+});
+
 /** Keeps workflow history small: a long-lived request continues as new past this many events. */
 const HISTORY_LIMIT = 2000;
 // Events a step adds to the history: an activity with its workflow task, a timer, a message.
@@ -69,17 +85,6 @@ const CONNECTOR_ATTEMPTS = 12;
 export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestView> {
   const carried = args.state as RequestState | undefined;
   const s: RequestState = carried ?? initialState(initialView(args));
-  // A connector call that the promise depends on has a budget; then the request shows `failed` and alerts.
-  const connectors = proxyActivities<Activities>({
-    startToCloseTimeout: '60s',
-    retry: {
-      initialInterval: '1s',
-      backoffCoefficient: 2,
-      maximumInterval: '20s',
-      maximumAttempts: args.connectorAttempts ?? CONNECTOR_ATTEMPTS,
-      nonRetryableErrorTypes: ['GrantEnded', 'ConfigError'],
-    },
-  });
   // The request's clock. Date.now() in a workflow is the time of the workflow task, and with SDK 1.24 the first task
   // after a worker lost its cache (a restart, an eviction) can run with the time of the task before it when events
   // arrived while it was queued; a replay then sees the true time, takes another decision on a deadline, and fails
@@ -95,6 +100,27 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   // step: without it a flush that completes in the activation that wakes the main loop issued its upsert before or
   // after the main loop's next command by microtask order, and the model test once replayed another order.
   const orderedPublish = patched('ordered-publish');
+  // One bookkeeping step per state transition: the submission is written with the evaluation's outcome (not in a
+  // step of its own), and the evaluation is a local activity. Runs recorded before it keep a scheduled evaluation
+  // and a separate first flush.
+  const lean = patched('lean-bookkeeping');
+  const evaluation = lean ? localFacts : facts;
+  // The connector calls go to a task queue of their own, whose worker's slots bound the calls at the targets: a call
+  // that waits for a slot waits before its attempt starts (workflows/request/connector-queue.ts says why). Runs
+  // recorded before it call on the workflow's own queue.
+  const connectorQueue = patched('connector-queue');
+  // A connector call that the promise depends on has a budget; then the request shows `failed` and alerts.
+  const connectors = proxyActivities<Activities>({
+    ...(connectorQueue && { taskQueue: connectorTaskQueue(workflowInfo().taskQueue) }),
+    startToCloseTimeout: '60s',
+    retry: {
+      initialInterval: '1s',
+      backoffCoefficient: 2,
+      maximumInterval: '20s',
+      maximumAttempts: args.connectorAttempts ?? CONNECTOR_ATTEMPTS,
+      nonRetryableErrorTypes: ['GrantEnded', 'ConfigError'],
+    },
+  });
   if (ownClock) s.clock = Math.max(s.clock ?? 0, workflowInfo().runStartTime.getTime());
   const now = () => (ownClock ? (s.clock as number) : Date.now());
   const reach = (t: number) => {
@@ -126,8 +152,13 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   // The flusher issues its commands only while the main loop is parked (its own command for this step already
   // issued). Two coroutines woken in one activation would otherwise order their commands by microtask timing, which
   // jobs that never reach the history (a rejected update, a query) can shift: a replay then sees another order.
+  // With local activities there is a second hazard: a local activity's result resolves in an activation of its own
+  // when it runs, but may resolve together with what else was in flight when a replay reads its marker, so the two
+  // coroutines would again race (the replay test found it with two local activities at once). So the flusher starts
+  // nothing while the main loop runs a local activity.
   let stopping = false;
   let parked = false;
+  let localWork = false;
   const park = async <T>(waiting: Promise<T>): Promise<T> => {
     parked = true;
     try {
@@ -138,7 +169,9 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   };
   const flusher = (async () => {
     for (;;) {
-      await condition(() => (parked && s.outbox.queued > s.outbox.flushed) || stopping);
+      // While the policy is asked, nothing is flushed: the submission goes with the evaluation's outcome.
+      const deferred = () => lean && s.phase.name === 'validating';
+      await condition(() => (parked && !localWork && s.outbox.queued > s.outbox.flushed && !deferred()) || stopping);
       if (s.outbox.queued <= s.outbox.flushed) return;
       const target = s.outbox.queued;
       const events = s.outbox.events.splice(0);
@@ -161,7 +194,12 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
     if (s.phase.name === 'closed' && !reviewOpen(s)) break;
     if (needsWork(s)) {
       charge(ACTIVITY_EVENTS);
-      await park(work(s, args, connectors, now, reach));
+      localWork = lean && runsLocally(s);
+      try {
+        await park(work(s, args, evaluation, connectors, now, reach));
+      } finally {
+        localWork = false;
+      }
       continue;
     }
     if (cost > (args.historyLimit ?? HISTORY_LIMIT)) {
@@ -190,10 +228,16 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   return s.published;
 }
 
+/** Whether the work the phase asks for is a local activity (the evaluation) in runs with `lean-bookkeeping`. */
+function runsLocally(s: RequestState): boolean {
+  return s.phase.name === 'validating';
+}
+
 /** The I/O the current phase asks for; its outcome goes back into the machine. */
 async function work(
   s: RequestState,
   args: AccessRequestArgs,
+  evaluation: typeof facts,
   connectors: ReturnType<typeof proxyActivities<Activities>>,
   now: () => number,
   reach: (t: number) => void,
@@ -202,13 +246,13 @@ async function work(
   const grant = s.grant;
   switch (p.name) {
     case 'validating': {
-      const evaluation = await facts.evaluateRequest({
+      const result = await evaluation.evaluateRequest({
         requestId: s.view.id,
         requester: s.view.requester,
         input: args.input,
         now: new Date(now()).toISOString(),
       });
-      return evaluated(s, evaluation, now());
+      return evaluated(s, result, now());
     }
     case 'closing':
       // Free the claim before the request shows as closed, so that a new request may follow at once.
