@@ -362,6 +362,21 @@ export const requestViewSchema = z
         connector: z.enum(['postgres-role', 'webhook', 'manual']),
       })
       .optional(),
+    seat: z
+      .object({
+        state: z.enum(['queued', 'held']),
+        position: z.number().int().optional().meta({ description: 'The place in line (1: next) while queued.' }),
+        limit: z.number().int(),
+        used: z.number().int().meta({ description: 'Seats in use (people) when the request last asked.' }),
+        queuedAt: z.string().optional(),
+        heldAt: z.string().optional(),
+      })
+      .optional()
+      .meta({
+        description:
+          'For an entitlement with a seat limit, once approved: waiting in line for a seat (status `provisioning`) ' +
+          'or holding one. A freed seat goes to the first in line.',
+      }),
     failure: z.string().optional(),
     failedAction: z.enum(['provisioning', 'revocation']).optional(),
     submittedAt: z.string(),
@@ -637,6 +652,17 @@ export const kpiSchema = z
           'Stages that escalated, by resource and the rule and stage whose approvers did not decide in time (the ' +
           'reason an escalation happens); the extension stages of a request count under its latest extension.',
       }),
+    seats: z
+      .array(
+        z.object({
+          entitlement: z.string(),
+          limit: z.number().int(),
+          whenFull: z.enum(['queue', 'refuse']),
+          used: z.number().int().meta({ description: 'People holding a seat now (provisioning, live or failed).' }),
+          queued: z.number().int().meta({ description: 'People waiting in line for a seat now.' }),
+        }),
+      )
+      .meta({ description: 'Seat use now of every entitlement with a seat limit (catalog `seats`).' }),
   })
   .meta({ id: 'Kpis' });
 export type Kpis = z.output<typeof kpiSchema>;

@@ -883,6 +883,18 @@ export interface components {
                 /** @enum {string} */
                 connector: "postgres-role" | "webhook" | "manual";
             };
+            /** @description For an entitlement with a seat limit, once approved: waiting in line for a seat (status `provisioning`) or holding one. A freed seat goes to the first in line. */
+            seat?: {
+                /** @enum {string} */
+                state: "queued" | "held";
+                /** @description The place in line (1: next) while queued. */
+                position?: number;
+                limit: number;
+                /** @description Seats in use (people) when the request last asked. */
+                used: number;
+                queuedAt?: string;
+                heldAt?: string;
+            };
             failure?: string;
             /** @enum {string} */
             failedAction?: "provisioning" | "revocation";
@@ -1186,6 +1198,18 @@ export interface components {
                 extensions: number;
                 /** @enum {string} */
                 connector: "postgres-role" | "webhook" | "manual";
+            };
+            /** @description For an entitlement with a seat limit, once approved: waiting in line for a seat (status `provisioning`) or holding one. A freed seat goes to the first in line. */
+            seat?: {
+                /** @enum {string} */
+                state: "queued" | "held";
+                /** @description The place in line (1: next) while queued. */
+                position?: number;
+                limit: number;
+                /** @description Seats in use (people) when the request last asked. */
+                used: number;
+                queuedAt?: string;
+                heldAt?: string;
             };
             failure?: string;
             /** @enum {string} */
@@ -1583,6 +1607,17 @@ export interface components {
                     count: number;
                 }[];
             };
+            /** @description Seat use now of every entitlement with a seat limit (catalog `seats`). */
+            seats: {
+                entitlement: string;
+                limit: number;
+                /** @enum {string} */
+                whenFull: "queue" | "refuse";
+                /** @description People holding a seat now (provisioning, live or failed). */
+                used: number;
+                /** @description People waiting in line for a seat now. */
+                queued: number;
+            }[];
         };
         People: {
             items: components["schemas"]["Person"][];
