@@ -1,6 +1,6 @@
 import { requestInputSchema } from '../../domain/model';
 import { evaluate } from '../../domain/policy';
-import { requestTags } from '../../domain/taxonomy';
+import { requestTags, TAG_KEYWORDS_BUDGET, tagKeywords } from '../../domain/taxonomy';
 import { demoConfig, facts } from './demo-config';
 
 const config = demoConfig();
@@ -53,6 +53,41 @@ describe('request tags', () => {
       application: 'nope',
       urgency: 'normal',
       owners: [],
+    });
+  });
+
+  describe('as GrantflowTags keywords', () => {
+    const tags = { type: 'new' as const, application: 'github', urgency: 'normal' as const, owners: ['bob', 'carol'] };
+    const bytes = (keywords: string[]) => Buffer.byteLength(JSON.stringify(keywords));
+
+    it('names every tag and owner when they fit', () => {
+      expect(tagKeywords({ ...tags, sensitivity: 'low' })).toEqual([
+        'type:new',
+        'application:github',
+        'sensitivity:low',
+        'urgency:normal',
+        'owner:bob',
+        'owner:carol',
+      ]);
+    });
+
+    it("stays under Temporal's 2 KiB value limit for a resource owned by hundreds, saying how many it left out", () => {
+      // The defect: 200 owners made a 2,722-byte value; Temporal refused the upsert and the requests stalled.
+      const owners = Array.from({ length: 200 }, (_, i) => `synthetic-user-${String(i + 1).padStart(4, '0')}`);
+      const keywords = tagKeywords({ ...tags, owners });
+      expect(bytes(keywords)).toBeLessThanOrEqual(TAG_KEYWORDS_BUDGET);
+      const named = keywords.filter((k) => /^owner:[^+]/.test(k));
+      expect(named).toEqual(owners.slice(0, named.length).map((o) => `owner:${o}`));
+      expect(keywords.at(-1)).toBe(`owner:+${owners.length - named.length}`);
+      // Multi-byte names are counted in bytes, as the server counts them.
+      const wide = tagKeywords({ ...tags, owners: owners.map((o) => `${o}-ß€`) });
+      expect(bytes(wide)).toBeLessThanOrEqual(TAG_KEYWORDS_BUDGET);
+    });
+
+    it('uses the whole budget: one more owner than fits is the one left out', () => {
+      const budget = bytes(tagKeywords(tags));
+      expect(tagKeywords(tags, budget)).toEqual(tagKeywords(tags));
+      expect(tagKeywords(tags, budget - 1).at(-1)).toMatch(/^owner:\+\d$/);
     });
   });
 });

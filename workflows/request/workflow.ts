@@ -11,7 +11,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../../activities/types';
 import { formatDuration } from '../../domain/duration';
-import type { RequestTags } from '../../domain/taxonomy';
+import { tagKeywords } from '../../domain/taxonomy';
 import { initialView, type AccessRequestArgs, type RequestView } from '../messages';
 import {
   beneficiaryKey,
@@ -281,17 +281,6 @@ async function work(
     default:
       return;
   }
-}
-
-/** `GrantflowTags` values: `name:value` per tag, one `owner:` per owner. */
-function tagKeywords(tags: RequestTags): string[] {
-  return [
-    `type:${tags.type}`,
-    `application:${tags.application}`,
-    ...(tags.sensitivity ? [`sensitivity:${tags.sensitivity}`] : []),
-    `urgency:${tags.urgency}`,
-    ...tags.owners.map((owner) => `owner:${owner}`),
-  ];
 }
 
 /** The operator console: search attributes and the UI summary, from the view as written. */
