@@ -504,6 +504,10 @@ export const catalogSchema = z
             maxDuration: z.string(),
             fields: z.array(fieldSpecSchema),
             breakGlass: z.object({ ttl: z.string() }).optional(),
+            seats: z
+              .object({ limit: z.number().int(), whenFull: z.enum(['queue', 'refuse']) })
+              .optional()
+              .meta({ description: 'A licence limit: beyond it an approved request waits in line, or is refused.' }),
             conflicts: z.array(z.string()),
           }),
         ),

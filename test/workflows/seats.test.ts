@@ -1,5 +1,9 @@
+import type { Express } from 'express';
+import request from 'supertest';
+import { signDevToken } from '../../api/auth';
 import { SYSTEM_ACTOR } from '../../domain/model';
 import { revokeUpdate, type RequestView } from '../../workflows/messages';
+import { createTestApp } from '../helpers/api';
 import { auditActions, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
 
 jest.setTimeout(120_000);
@@ -12,7 +16,14 @@ const entitlement = `${resource}:seat`;
 const people = ['a', 'b', 'c', 'd'].map((p) => `${p}${tag}`.slice(0, 60));
 const [first, second, third, fourth] = people as [string, string, string, string];
 
+const SECRET = 'seats-test-secret-0123456789abcdef';
 let env: TestEnv;
+let app: Express;
+const get = async (userId: string, path: string) =>
+  request(app)
+    .get(path)
+    .set('Authorization', `Bearer ${await signDevToken({ userId, secret: SECRET })}`);
+
 beforeAll(async () => {
   env = await startEnv({
     title: 'seats',
@@ -39,6 +50,7 @@ beforeAll(async () => {
       return raw;
     },
   });
+  app = createTestApp(env, SECRET);
 });
 afterAll(async () => {
   await env?.stop();
@@ -60,6 +72,19 @@ test('with a seat limit of 2, a third request waits in line (position 1) and is 
   expect(waiting).toMatchObject({ status: 'provisioning', seat: { state: 'queued', position: 1, limit: 2, used: 2 } });
   await env.submit(fourth, { entitlement }, idD);
   await env.waitFor(idD, (v) => v.seat?.state === 'queued' && v.seat.position === 2);
+
+  // The API shows the requester their place, and security the seat use.
+  const mine = await get(third, `/v1/requests/${idC}`);
+  expect(mine.status).toBe(200);
+  expect(mine.body).toMatchObject({ status: 'provisioning', seat: { state: 'queued', position: 1, limit: 2 } });
+  const catalog = await get(third, '/v1/catalog');
+  const listed = catalog.body.resources.flatMap((r: { entitlements: unknown[] }) => r.entitlements);
+  expect(listed.find((e: { id: string }) => e.id === entitlement)).toMatchObject({
+    seats: { limit: 2, whenFull: 'queue' },
+  });
+  const kpis = await get('dave', '/v1/kpis');
+  expect(kpis.status).toBe(200);
+  expect(kpis.body.seats).toContainEqual({ entitlement, limit: 2, whenFull: 'queue', used: 2, queued: 2 });
 
   // A worker crash while both wait changes nothing: they still wait, in the same order, and ask again.
   await env.restartWorker();

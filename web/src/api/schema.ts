@@ -1360,6 +1360,12 @@ export interface components {
                     breakGlass?: {
                         ttl: string;
                     };
+                    /** @description A licence limit: beyond it an approved request waits in line, or is refused. */
+                    seats?: {
+                        limit: number;
+                        /** @enum {string} */
+                        whenFull: "queue" | "refuse";
+                    };
                     conflicts: string[];
                 }[];
             }[];
