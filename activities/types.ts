@@ -35,6 +35,8 @@ export interface RequestProjection {
   endedAt?: string;
   escalated: boolean;
   autoApproved: boolean;
+  /** The tags as `name:value` keywords, every owner included (domain/taxonomy.ts tagKeywords); absent before tags. */
+  tags?: string[];
   /** The workflow's full view, for reads that must not wait on Temporal. */
   view: unknown;
 }

@@ -192,6 +192,14 @@ export const listQuery = z
     type: requestTypeSchema
       .optional()
       .meta({ description: 'The request type tag, e.g. `exception` to list the exceptions to policy.' }),
+    tag: z
+      .string()
+      .regex(
+        /^(type|application|sensitivity|urgency|owner):[a-z0-9][a-z0-9._:-]{0,128}$/,
+        'must be a tag as name:value, the name one of type, application, sensitivity, urgency, owner',
+      )
+      .optional()
+      .meta({ description: 'One tag as `name:value`, e.g. `owner:carol` or `application:payroll`.' }),
     limit: limit(100, 25),
     cursor,
   })

@@ -82,6 +82,15 @@ test('with a seat limit of 2, a third request waits in line (position 1) and is 
   expect(listed.find((e: { id: string }) => e.id === entitlement)).toMatchObject({
     seats: { limit: 2, whenFull: 'queue' },
   });
+  // Tags are a column of the list: every request of this entitlement carries its application's tag.
+  const tagged = await get('dave', `/v1/requests?tag=application:${resource}&limit=100`);
+  expect(tagged.status).toBe(200);
+  expect(tagged.body.items.map((r: { id: string }) => r.id).sort()).toEqual([...ids].sort());
+  expect((await get('dave', `/v1/requests?tag=type:exception&resource=${resource}`)).body.items).toEqual([]);
+  const badTag = await get('dave', '/v1/requests?tag=colour:blue');
+  expect(badTag.status).toBe(400);
+  expect(badTag.headers['content-type']).toMatch(/application\/problem\+json/);
+  expect(badTag.body.errors).toEqual([{ field: 'tag', message: expect.stringMatching(/name:value/) }]);
   const kpis = await get('dave', '/v1/kpis');
   expect(kpis.status).toBe(200);
   expect(kpis.body.seats).toContainEqual({ entitlement, limit: 2, whenFull: 'queue', used: 2, queued: 2 });

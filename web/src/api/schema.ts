@@ -1940,6 +1940,8 @@ export interface operations {
                 beneficiary?: string;
                 /** @description The request type tag, e.g. `exception` to list the exceptions to policy. */
                 type?: "new" | "extension" | "break-glass" | "exception" | "birthright";
+                /** @description One tag as `name:value`, e.g. `owner:carol` or `application:payroll`. */
+                tag?: string;
                 /** @description Page size, 1 to 100 (default 25). */
                 limit?: number;
                 /** @description The `next` value of the previous page. */
