@@ -61,9 +61,10 @@ export async function writeProjection(client: pg.Pool | pg.PoolClient, p: Reques
   await client.query(
     `INSERT INTO requests AS r (id, revision, requester, beneficiary, entitlement, resource, break_glass, status,
        review_state, risk_level, risk_score, justification, pending_approvers, involved, submitted_at,
-       first_decision_at, approved_at, started_at, expires_at, ended_at, escalated, auto_approved, view, updated_at)
+       first_decision_at, approved_at, started_at, expires_at, ended_at, escalated, auto_approved, view, updated_at,
+       tags)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-       $23::jsonb, now())
+       $23::jsonb, now(), $24)
      ON CONFLICT (id) DO UPDATE SET
        revision = EXCLUDED.revision, requester = EXCLUDED.requester, beneficiary = EXCLUDED.beneficiary,
        entitlement = EXCLUDED.entitlement, resource = EXCLUDED.resource, break_glass = EXCLUDED.break_glass,
@@ -73,7 +74,7 @@ export async function writeProjection(client: pg.Pool | pg.PoolClient, p: Reques
        submitted_at = EXCLUDED.submitted_at, first_decision_at = EXCLUDED.first_decision_at,
        approved_at = EXCLUDED.approved_at, started_at = EXCLUDED.started_at, expires_at = EXCLUDED.expires_at,
        ended_at = EXCLUDED.ended_at, escalated = EXCLUDED.escalated, auto_approved = EXCLUDED.auto_approved,
-       view = EXCLUDED.view, updated_at = now()
+       view = EXCLUDED.view, updated_at = now(), tags = EXCLUDED.tags
      WHERE r.revision < EXCLUDED.revision`,
     [
       p.requestId,
@@ -99,6 +100,7 @@ export async function writeProjection(client: pg.Pool | pg.PoolClient, p: Reques
       p.escalated,
       p.autoApproved,
       storableJson(p.view ?? null),
+      (p.tags ?? []).map(storable),
     ],
   );
 }

@@ -15,6 +15,7 @@ import { withConnectorLease } from './lease';
 import { withWorkingTime } from './calendar';
 import { inTransaction, lockName } from './transaction';
 import { hasHeldResource, loadHoldings } from './holdings';
+import { releaseSeat, seatsFull, takeSeat } from './seats';
 import type { Activities, EvaluateInput } from './types';
 
 export type { Activities } from './types';
@@ -82,6 +83,28 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
         if (!evaluation.valid || evaluation.plan.kind === 'break-glass') return evaluation;
 
         const holder = await claim(client, beneficiary, evaluation.grant.entitlement, input.requestId);
+        const seats = evaluation.grant.seats;
+        if (holder === input.requestId && seats?.whenFull === 'refuse') {
+          // Refused at once rather than after the approvers' work; the workflow asks again at approval.
+          const full = await seatsFull(client, {
+            requestId: input.requestId,
+            beneficiary,
+            entitlement: evaluation.grant.entitlement,
+            breakGlass: input.input.breakGlass,
+            since: input.now,
+            limit: seats.limit,
+          });
+          if (full) {
+            await client.query('DELETE FROM open_claims WHERE request_id = $1', [input.requestId]);
+            return {
+              valid: false,
+              reasons: [{ code: 'seats_full', message: full.message, field: 'entitlement' }],
+              risk: evaluation.risk,
+              policyVersion: evaluation.policyVersion,
+              ...(evaluation.tags && { tags: evaluation.tags }),
+            };
+          }
+        }
         if (holder === input.requestId) return evaluation;
         return {
           valid: false,
@@ -101,11 +124,19 @@ export function createActivities(deps: ActivityDeps): Activities & CampaignActiv
     },
 
     async releaseClaim({ requestId, beneficiary, entitlement }) {
-      await pool.query('DELETE FROM open_claims WHERE beneficiary = $1 AND entitlement = $2 AND request_id = $3', [
-        beneficiary,
-        entitlement,
-        requestId,
-      ]);
+      await inTransaction(pool, async (client) => {
+        await client.query('DELETE FROM open_claims WHERE beneficiary = $1 AND entitlement = $2 AND request_id = $3', [
+          beneficiary,
+          entitlement,
+          requestId,
+        ]);
+        // The seat (or the place in line) goes with the claim: the next in line takes it when it asks again.
+        await releaseSeat(client, requestId);
+      });
+    },
+
+    async takeSeat(input) {
+      return takeSeat(pool, input);
     },
 
     async recordAudit(event) {

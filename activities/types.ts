@@ -1,4 +1,5 @@
 import type { Evaluation, GrantSpec, RequestInput, ReviewState, Risk, Status } from '../domain/model';
+import type { SeatDecision } from '../domain/seats';
 
 /** One audit event; `eventId` (request id + step) makes the append idempotent across activity retries. */
 export interface AuditEventInput {
@@ -34,6 +35,8 @@ export interface RequestProjection {
   endedAt?: string;
   escalated: boolean;
   autoApproved: boolean;
+  /** The tags as `name:value` keywords, every owner included (domain/taxonomy.ts tagKeywords); absent before tags. */
+  tags?: string[];
   /** The workflow's full view, for reads that must not wait on Temporal. */
   view: unknown;
 }
@@ -71,7 +74,20 @@ export interface GrantInput {
 export interface Activities {
   /** Loads the directory, catalog, policy and the beneficiary's holdings, evaluates, and claims the entitlement. */
   evaluateRequest(input: EvaluateInput): Promise<Evaluation>;
-  /** Frees the beneficiary's claim on the entitlement when the request ends. */
+  /**
+   * Takes a seat of a licence-limited entitlement for an approved request, or its place in line, under the
+   * entitlement's lock (activities/seats.ts); idempotent per request. The claim's release frees it.
+   */
+  takeSeat(input: {
+    requestId: string;
+    beneficiary: string;
+    entitlement: string;
+    breakGlass: boolean;
+    since: string;
+    limit: number;
+    whenFull: 'queue' | 'refuse';
+  }): Promise<SeatDecision>;
+  /** Frees the beneficiary's claim on the entitlement (and the request's seat) when the request ends. */
   releaseClaim(input: { requestId: string; beneficiary: string; entitlement: string }): Promise<void>;
   recordAudit(event: AuditEventInput): Promise<void>;
   project(projection: RequestProjection): Promise<void>;

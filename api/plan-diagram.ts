@@ -30,6 +30,7 @@ export function previewDiagram(evaluation: Evaluation, config: Config): string |
         ...s.remindersMs.map((ms) => `remind after ${formatDuration(ms)}`),
         ...(s.escalateAfterMs !== undefined ? [`escalate after ${formatDuration(s.escalateAfterMs)}`] : []),
         `deadline after ${formatDuration(s.deadlineMs)}`,
+        ...(s.clock === 'business' ? ['in working hours'] : []),
       ],
     })),
     ...(plan.kind === 'break-glass' && { breakGlassTtl: formatDuration(plan.ttlMs) }),

@@ -192,6 +192,14 @@ export const listQuery = z
     type: requestTypeSchema
       .optional()
       .meta({ description: 'The request type tag, e.g. `exception` to list the exceptions to policy.' }),
+    tag: z
+      .string()
+      .regex(
+        /^(type|application|sensitivity|urgency|owner):[a-z0-9][a-z0-9._:-]{0,128}$/,
+        'must be a tag as name:value, the name one of type, application, sensitivity, urgency, owner',
+      )
+      .optional()
+      .meta({ description: 'One tag as `name:value`, e.g. `owner:carol` or `application:payroll`.' }),
     limit: limit(100, 25),
     cursor,
   })
@@ -362,6 +370,21 @@ export const requestViewSchema = z
         connector: z.enum(['postgres-role', 'webhook', 'manual']),
       })
       .optional(),
+    seat: z
+      .object({
+        state: z.enum(['queued', 'held']),
+        position: z.number().int().optional().meta({ description: 'The place in line (1: next) while queued.' }),
+        limit: z.number().int(),
+        used: z.number().int().meta({ description: 'Seats in use (people) when the request last asked.' }),
+        queuedAt: z.string().optional(),
+        heldAt: z.string().optional(),
+      })
+      .optional()
+      .meta({
+        description:
+          'For an entitlement with a seat limit, once approved: waiting in line for a seat (status `provisioning`) ' +
+          'or holding one. A freed seat goes to the first in line.',
+      }),
     failure: z.string().optional(),
     failedAction: z.enum(['provisioning', 'revocation']).optional(),
     submittedAt: z.string(),
@@ -489,6 +512,10 @@ export const catalogSchema = z
             maxDuration: z.string(),
             fields: z.array(fieldSpecSchema),
             breakGlass: z.object({ ttl: z.string() }).optional(),
+            seats: z
+              .object({ limit: z.number().int(), whenFull: z.enum(['queue', 'refuse']) })
+              .optional()
+              .meta({ description: 'A licence limit: beyond it an approved request waits in line, or is refused.' }),
             conflicts: z.array(z.string()),
           }),
         ),
@@ -637,6 +664,17 @@ export const kpiSchema = z
           'Stages that escalated, by resource and the rule and stage whose approvers did not decide in time (the ' +
           'reason an escalation happens); the extension stages of a request count under its latest extension.',
       }),
+    seats: z
+      .array(
+        z.object({
+          entitlement: z.string(),
+          limit: z.number().int(),
+          whenFull: z.enum(['queue', 'refuse']),
+          used: z.number().int().meta({ description: 'People holding a seat now (provisioning, live or failed).' }),
+          queued: z.number().int().meta({ description: 'People waiting in line for a seat now.' }),
+        }),
+      )
+      .meta({ description: 'Seat use now of every entitlement with a seat limit (catalog `seats`).' }),
   })
   .meta({ id: 'Kpis' });
 export type Kpis = z.output<typeof kpiSchema>;

@@ -97,6 +97,7 @@ export function createRequestStore(pool: pg.Pool) {
     if (q.entitlement !== undefined) where.push(`entitlement = ${bind(q.entitlement)}`);
     if (q.beneficiary !== undefined) where.push(`beneficiary = ${bind(q.beneficiary)}`);
     if (q.type !== undefined) where.push(`view->'tags'->>'type' = ${bind(q.type)}`);
+    if (q.tag !== undefined) where.push(`tags @> ARRAY[${bind(q.tag)}]::text[]`);
     if (q.cursor !== undefined) {
       const [micros, id] = decodeCursor(q.cursor);
       where.push(

@@ -8,6 +8,7 @@ const IDENTITY_FIELDS = [
   'name',
   'email',
   'department',
+  'timeZone',
   'managerRef',
   'kind',
   'ownerRef',

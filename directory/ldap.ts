@@ -1,5 +1,6 @@
 import { Client, type Entry } from 'ldapts';
 import { z } from 'zod';
+import { timeZoneSchema } from '../domain/model';
 import { isReservedId, reservedIdMessage, toGrantflowId } from './ids';
 import type { DesiredDirectory, GroupRecord, IdentityRecord } from './records';
 
@@ -22,6 +23,8 @@ export const ldapSettingsSchema = z
         groupName: z.string().default('cn'),
         member: z.string().default('member'),
         memberOf: z.string().default('memberOf'),
+        /** The attribute holding an IANA time zone (no standard one exists; e.g. an AD extension attribute). */
+        timeZone: z.string().optional(),
       })
       .strict()
       .default({
@@ -114,6 +117,8 @@ export function mapEntries(
     const email = first(entry, a.email);
     const department = first(entry, a.department);
     const manager = first(entry, a.manager);
+    // A zone the platform does not know is left out (the policy calendar's zone applies), not a reason to skip.
+    const timeZone = a.timeZone === undefined ? undefined : first(entry, a.timeZone)?.trim();
     identities.push({
       id,
       sourceRef: dn,
@@ -121,6 +126,7 @@ export function mapEntries(
       name: (first(entry, a.name) ?? raw ?? id).slice(0, 200),
       ...(email && z.email().safeParse(email).success && { email }),
       ...(department && { department: department.slice(0, 100) }),
+      ...(timeZone && timeZoneSchema.safeParse(timeZone).success && { timeZone }),
       ...(manager && { managerRef: canonicalDn(manager) }),
       kind: 'human',
       active: accountActive(entry, now),
@@ -189,6 +195,7 @@ export async function readLdapDirectory(settings: LdapSettings, now = new Date()
       a.department,
       a.manager,
       a.memberOf,
+      ...(a.timeZone !== undefined ? [a.timeZone] : []),
       'userAccountControl',
       'accountExpires',
     ]);

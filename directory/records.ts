@@ -16,6 +16,8 @@ export interface IdentityRecord {
   name: string;
   email?: string;
   department?: string;
+  /** IANA time zone (SCIM `timezone`, an LDAP attribute, YAML `timeZone`): the person's working day. */
+  timeZone?: string;
   managerRef?: string;
   kind: 'human' | 'service';
   ownerRef?: string;

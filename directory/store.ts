@@ -29,6 +29,7 @@ interface IdentityRow {
   name: string;
   email: string | null;
   department: string | null;
+  time_zone: string | null;
   manager_ref: string | null;
   kind: 'human' | 'service';
   owner_ref: string | null;
@@ -72,7 +73,7 @@ export async function currentVersion(db: Db): Promise<number> {
 }
 
 const IDENTITY_COLUMNS = `id, source_ref, external_id, user_name, name, email, department, manager_ref, kind, owner_ref,
-  active, delegation_to, delegation_until, attributes, deleted, version, created_at, updated_at`;
+  active, delegation_to, delegation_until, attributes, deleted, version, created_at, updated_at, time_zone`;
 
 export async function listIdentities(db: Db, source: DirectorySource, opts: { deleted?: boolean } = {}) {
   const { rows } = await db.query<IdentityRow>(
@@ -174,14 +175,15 @@ async function writeIdentity(
   if (!r) throw new Error(`The ${change.change} change of identity ${change.id} carries no record.`);
   await client.query(
     `INSERT INTO directory_identities AS i (id, source, source_ref, external_id, user_name, name, email, department,
-       manager_ref, kind, owner_ref, active, delegation_to, delegation_until, attributes, deleted, version)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, false, $16)
+       manager_ref, kind, owner_ref, active, delegation_to, delegation_until, attributes, deleted, version, time_zone)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, false, $16, $17)
      ON CONFLICT (id) DO UPDATE SET source = EXCLUDED.source, source_ref = EXCLUDED.source_ref,
        external_id = EXCLUDED.external_id, user_name = EXCLUDED.user_name, name = EXCLUDED.name,
        email = EXCLUDED.email, department = EXCLUDED.department, manager_ref = EXCLUDED.manager_ref,
        kind = EXCLUDED.kind, owner_ref = EXCLUDED.owner_ref, active = EXCLUDED.active,
        delegation_to = EXCLUDED.delegation_to, delegation_until = EXCLUDED.delegation_until,
-       attributes = EXCLUDED.attributes, deleted = false, version = EXCLUDED.version, updated_at = now()`,
+       attributes = EXCLUDED.attributes, deleted = false, version = EXCLUDED.version, updated_at = now(),
+       time_zone = EXCLUDED.time_zone`,
     [
       r.id,
       source,
@@ -199,6 +201,7 @@ async function writeIdentity(
       r.delegation?.until ?? null,
       JSON.stringify(r.attributes),
       version,
+      r.timeZone ?? null,
     ],
   );
   return version;
@@ -261,6 +264,7 @@ export async function loadDirectory(db: Db, source: DirectorySource): Promise<Di
       name: r.name,
       ...(r.email !== undefined && { email: r.email }),
       ...(r.department !== undefined && { department: r.department }),
+      ...(r.timeZone !== undefined && { timeZone: r.timeZone }),
       // A manager the source names but does not (yet) hold, or the identity itself, is no manager.
       ...(manager !== undefined && manager !== r.id && { manager }),
       groups: groupsOf.get(r.id) ?? [],
@@ -282,6 +286,7 @@ function toIdentity(row: IdentityRow): StoredIdentity {
     name: row.name,
     ...(row.email !== null && { email: row.email }),
     ...(row.department !== null && { department: row.department }),
+    ...(row.time_zone !== null && { timeZone: row.time_zone }),
     ...(row.manager_ref !== null && { managerRef: row.manager_ref }),
     kind: row.kind,
     ...(row.owner_ref !== null && { ownerRef: row.owner_ref }),

@@ -15,6 +15,7 @@ export function yamlToRecords(directory: Directory): DesiredDirectory {
     name: u.name,
     ...(u.email !== undefined && { email: u.email }),
     ...(u.department !== undefined && { department: u.department }),
+    ...(u.timeZone !== undefined && { timeZone: u.timeZone }),
     ...(u.manager !== undefined && { managerRef: u.manager }),
     kind: u.kind,
     ...(u.owner !== undefined && { ownerRef: u.owner }),

@@ -162,6 +162,7 @@ export function slaClock(sla: StageConfig['sla']): string[] {
     ...sla.reminders.map((r) => `remind after ${r}`),
     ...(sla.escalateAfter !== undefined ? [`escalate after ${sla.escalateAfter}`] : []),
     `deadline after ${sla.deadline}`,
+    ...(sla.clock === 'business' ? ['in working hours'] : []),
   ];
 }
 

@@ -106,7 +106,12 @@ export const entitlementSchema = z
     breakGlass: z.object({ ttl: durationSchema }).strict().optional(),
     /** A licence limit: at most `limit` people hold it at once; beyond it requests wait in line or are refused. */
     seats: z
-      .object({ limit: z.number().int().min(1).max(1_000_000), whenFull: z.enum(['queue', 'refuse']).default('queue') })
+      .object({
+        limit: z.number().int().min(1).max(1_000_000),
+        whenFull: z.enum(['queue', 'refuse']).default('queue'),
+        /** How often a request waiting in line asks again for a seat (a durable timer of its workflow). */
+        recheckEvery: durationSchema.default('PT30S'),
+      })
       .strict()
       .optional(),
     /** Entitlements (`resource:role`) nobody may hold together with this one. */
@@ -389,6 +394,8 @@ export interface GrantSpec {
   operators: string[];
   /** An extension that keeps the total within this many ms needs no new approval; absent: every extension does. */
   extensionWithoutApprovalMs?: number;
+  /** The entitlement's licence limit (catalog `seats`): provisioning waits for a seat or is refused when all are taken. */
+  seats?: { limit: number; whenFull: 'queue' | 'refuse'; recheckMs: number };
 }
 
 export type Evaluation =

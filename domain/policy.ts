@@ -40,7 +40,8 @@ export type ReasonCode =
   | 'no_matching_rule'
   | 'no_eligible_approvers'
   | 'exception_not_allowed'
-  | 'exception_not_needed';
+  | 'exception_not_needed'
+  | 'seats_full';
 
 const BREAK_GLASS_RULE = 'break-glass';
 
@@ -149,6 +150,13 @@ export function evaluate(facts: RequestFacts, config: Config): Evaluation {
     operators,
     ...(extensionWithoutApprovalUpTo !== undefined &&
       !input.breakGlass && { extensionWithoutApprovalMs: durationMs(extensionWithoutApprovalUpTo) }),
+    ...(entitlement.seats && {
+      seats: {
+        limit: entitlement.seats.limit,
+        whenFull: entitlement.seats.whenFull,
+        recheckMs: durationMs(entitlement.seats.recheckEvery),
+      },
+    }),
   };
   const accepted: Evaluation = { valid: true, reasons: [], risk, plan, grant, policyVersion: config.policyVersion };
   return { ...accepted, tags: requestTags(input, accepted, config) };

@@ -16,6 +16,8 @@ import {
   type ResolvedStage,
 } from '../domain/model';
 import { evaluate } from '../domain/policy';
+import { decideSeat, type QueuedRequest, type SeatHolder } from '../domain/seats';
+import { clockForStage } from '../activities/calendar';
 import { readConfigDocuments } from './config-files';
 
 /** The file of cases beside the policy. */
@@ -33,6 +35,11 @@ const stageExpectation = z
     quorum: quorumSchema.optional(),
     required: z.number().int().min(0).optional(),
     fallback: z.array(id).optional(),
+    /** `business` when the stage's SLA counts the approvers' working hours (policy `calendar`). */
+    clock: z.enum(['wall', 'business']).optional(),
+    /** When the stage escalates and times out if it opened at the case's `now` (ISO-8601, UTC). */
+    escalatesAt: z.iso.datetime().optional(),
+    deadlineAt: z.iso.datetime().optional(),
   })
   .strict();
 type StageExpectation = z.infer<typeof stageExpectation>;
@@ -49,6 +56,13 @@ const expectation = z
     plan: z.union([z.literal('auto-approve'), z.array(stageExpectation)]).optional(),
     /** The refusals an exception waived. */
     waived: z.array(z.string()).optional(),
+    /**
+     * For an entitlement with a seat limit: what happens at approval, with `given.seats` taken and waiting. `none`:
+     * the entitlement has no limit.
+     */
+    seat: z
+      .union([z.enum(['none', 'seat', 'refused']), z.object({ queued: z.number().int().min(1) }).strict()])
+      .optional(),
   })
   .strict();
 type Expectation = z.infer<typeof expectation>;
@@ -80,6 +94,11 @@ export const policyCaseSchema = z
         heldResourceBefore: z.boolean().default(true),
         now: z.iso.datetime({ offset: true }).default(DEFAULT_NOW),
         directory: directoryChange.optional(),
+        /** Seats of the entitlement held by other people, and other people waiting in line, at approval. */
+        seats: z
+          .object({ taken: z.number().int().min(0).default(0), waiting: z.number().int().min(0).default(0) })
+          .strict()
+          .default({ taken: 0, waiting: 0 }),
       })
       .strict(),
     expect: expectation,
@@ -171,7 +190,7 @@ export function runCase(c: PolicyCase, base: Config, documents: ReturnType<typeo
     return { name: c.name, passed: false, diff: '', error: (err as Error).message };
   }
   const evaluation = evaluate(facts, config);
-  const actual = outcome(evaluation, c.expect);
+  const actual = outcome(evaluation, c.expect, config, c.given);
   const expected = normalised(c.expect);
   const want = stringify(expected);
   const got = stringify(actual);
@@ -199,7 +218,7 @@ function withDirectoryChanges(
 }
 
 /** The engine's answer in the expectation's shape, limited to what the case asks about. */
-function outcome(evaluation: Evaluation, want: Expectation): Expectation {
+function outcome(evaluation: Evaluation, want: Expectation, config: Config, given: PolicyCase['given']): Expectation {
   const got: Expectation = { valid: evaluation.valid };
   if (want.reasons !== undefined) got.reasons = evaluation.valid ? [] : evaluation.reasons.map((r) => r.code);
   if (want.risk !== undefined && evaluation.risk) got.risk = evaluation.risk.level;
@@ -209,27 +228,69 @@ function outcome(evaluation: Evaluation, want: Expectation): Expectation {
   if (want.plan !== undefined) {
     const wanted = Array.isArray(want.plan) ? want.plan : [];
     const stages = plan.kind === 'stages' ? plan.stages : plan.kind === 'break-glass' ? [plan.review] : [];
-    got.plan = plan.kind === 'auto-approve' ? 'auto-approve' : stages.map((s, i) => stageOutcome(s, wanted[i]));
+    got.plan =
+      plan.kind === 'auto-approve'
+        ? 'auto-approve'
+        : stages.map((s, i) => stageOutcome(s, wanted[i], config, given.now, plan.kind === 'break-glass'));
   }
   if (want.waived !== undefined) {
     got.waived = plan.kind === 'stages' ? (plan.exception?.waived.map((r) => r.code) ?? []) : [];
   }
+  if (want.seat !== undefined) got.seat = seatOutcome(evaluation.grant, given);
   return got;
 }
 
-function stageOutcome(stage: ResolvedStage, want: StageExpectation | undefined): StageExpectation {
+/** The seat decision (domain/seats.ts, as the activity takes it) with the case's seats taken and people in line. */
+function seatOutcome(
+  grant: Extract<Evaluation, { valid: true }>['grant'],
+  given: PolicyCase['given'],
+): Expectation['seat'] {
+  if (!grant.seats) return 'none';
+  const holders: SeatHolder[] = Array.from({ length: given.seats.taken }, (_, i) => ({
+    requestId: `holder-${i + 1}`,
+    beneficiary: `holder-${i + 1}`,
+    status: 'active',
+  }));
+  const queue: QueuedRequest[] = Array.from({ length: given.seats.waiting }, (_, i) => ({
+    requestId: `waiting-${i + 1}`,
+    beneficiary: `waiting-${i + 1}`,
+    since: new Date(Date.parse(given.now) - (given.seats.waiting - i) * 60_000).toISOString(),
+  }));
+  const decision = decideSeat(grant.seats, holders, queue, {
+    requestId: 'policy-test',
+    beneficiary: grant.beneficiary,
+    breakGlass: given.request.breakGlass === true,
+    since: given.now,
+  });
+  return decision.outcome === 'queued' ? { queued: decision.position } : decision.outcome;
+}
+
+function stageOutcome(
+  stage: ResolvedStage,
+  want: StageExpectation | undefined,
+  config: Config,
+  now: string,
+  breakGlass: boolean,
+): StageExpectation {
+  const times =
+    want?.escalatesAt !== undefined || want?.deadlineAt !== undefined
+      ? clockForStage(config, { openedAt: now, stage, breakGlass })
+      : undefined;
   return {
     stage: stage.name,
     approvers: stage.approvers,
     ...(want?.quorum !== undefined && { quorum: stage.quorum }),
     ...(want?.required !== undefined && { required: stage.required }),
     ...(want?.fallback !== undefined && { fallback: stage.fallback }),
+    ...(want?.clock !== undefined && { clock: stage.clock ?? 'wall' }),
+    ...(want?.escalatesAt !== undefined && { escalatesAt: instant(times?.escalatesAt) }),
+    ...(want?.deadlineAt !== undefined && { deadlineAt: instant(times?.deadlineAt) }),
   };
 }
 
 /** The expectation with its keys in the order `outcome` writes them, so equal outcomes print alike. */
 function normalised(want: Expectation): Expectation {
-  const order: (keyof Expectation)[] = ['valid', 'reasons', 'risk', 'rule', 'plan', 'waived'];
+  const order: (keyof Expectation)[] = ['valid', 'reasons', 'risk', 'rule', 'plan', 'waived', 'seat'];
   const plan = Array.isArray(want.plan)
     ? want.plan.map((s) => ({
         stage: s.stage,
@@ -237,10 +298,18 @@ function normalised(want: Expectation): Expectation {
         ...(s.quorum !== undefined && { quorum: s.quorum }),
         ...(s.required !== undefined && { required: s.required }),
         ...(s.fallback !== undefined && { fallback: s.fallback }),
+        ...(s.clock !== undefined && { clock: s.clock }),
+        ...(s.escalatesAt !== undefined && { escalatesAt: instant(s.escalatesAt) }),
+        ...(s.deadlineAt !== undefined && { deadlineAt: instant(s.deadlineAt) }),
       }))
     : want.plan;
   const withPlan = { ...want, ...(plan !== undefined && { plan }) };
   return Object.fromEntries(order.filter((k) => withPlan[k] !== undefined).map((k) => [k, withPlan[k]])) as Expectation;
+}
+
+/** One spelling per instant (`…T15:00:00.000Z`), so a case may write it with or without milliseconds. */
+function instant(at: string | undefined): string {
+  return at === undefined ? 'never' : new Date(at).toISOString();
 }
 
 function lineDiff(expected: string, actual: string): string {

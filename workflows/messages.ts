@@ -152,6 +152,18 @@ export interface GrantView {
   connector: GrantSpec['connector']['type'];
 }
 
+/** A licence-limited entitlement's seat for this request: in line (with its place) or held. */
+export interface SeatView {
+  state: 'queued' | 'held';
+  /** The place in line (1: next) while queued. */
+  position?: number;
+  limit: number;
+  /** Seats in use when the request last asked. */
+  used: number;
+  queuedAt?: string;
+  heldAt?: string;
+}
+
 export interface ExtensionView {
   requestedBy: string;
   durationMs: number;
@@ -202,6 +214,8 @@ export interface RequestView {
   review?: ReviewView;
   fulfilment?: FulfilmentView;
   grant?: GrantView;
+  /** Set for an entitlement with a seat limit once the request was approved. */
+  seat?: SeatView;
   failure?: string;
   /** What failed while the status reads `failed`: the grant, or its revocation (access may still exist). */
   failedAction?: 'provisioning' | 'revocation';

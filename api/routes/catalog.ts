@@ -42,6 +42,7 @@ function catalogOf(config: Config): CatalogBody {
           ...(f.pattern !== undefined && { pattern: f.pattern }),
         })),
         ...(e.breakGlass && { breakGlass: { ttl: e.breakGlass.ttl } }),
+        ...(e.seats && { seats: { limit: e.seats.limit, whenFull: e.seats.whenFull } }),
         conflicts: e.conflicts,
       })),
     })),

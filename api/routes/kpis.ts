@@ -1,4 +1,6 @@
 import type pg from 'pg';
+import { seatUse } from '../../activities/seats';
+import type { Config } from '../../domain/config';
 import type { AppContext } from '../context';
 import { Problem } from '../problem';
 import type { ApiRouter } from '../router';
@@ -23,7 +25,7 @@ export function registerKpiRoutes(api: ApiRouter, ctx: AppContext): void {
       if (!caller.seesAll) throw new Problem('forbidden', 'KPIs are open to security, auditors and admins only.');
       const to = query.to ? new Date(query.to) : new Date();
       const from = query.from ? new Date(query.from) : new Date(to.getTime() - DEFAULT_WINDOW_MS);
-      res.json(await kpis(ctx.pool, from, to));
+      res.json(await kpis(ctx.pool, ctx.config, from, to));
     },
   });
 }
@@ -46,7 +48,7 @@ interface Totals {
   approve_p90: number | null;
 }
 
-async function kpis(pool: pg.Pool, from: Date, to: Date): Promise<Kpis> {
+async function kpis(pool: pg.Pool, config: Config, from: Date, to: Date): Promise<Kpis> {
   const totals = await pool.query<Totals>(
     `WITH w AS (
        SELECT *,
@@ -146,5 +148,6 @@ async function kpis(pool: pg.Pool, from: Date, to: Date): Promise<Kpis> {
     escalations: {
       byResourceAndStage: escalations.rows.map((r) => ({ ...r, rule: r.rule ?? 'unknown' })),
     },
+    seats: await seatUse(pool, config),
   };
 }

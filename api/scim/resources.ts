@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { timeZoneSchema } from '../../domain/model';
 import type { GroupRecord, IdentityRecord } from '../../directory/records';
 import type { StoredGroup, StoredIdentity } from '../../directory/store';
 import { ScimError } from './errors';
@@ -80,6 +81,11 @@ export function userRecord(scimId: string, input: UserInput, opts: { id?: string
   if (department && department.length > 100) {
     throw new ScimError(400, 'The department is longer than 100 characters.', 'invalidValue');
   }
+  // RFC 7643 §4.1.1 `timezone`: an IANA zone ("America/Los_Angeles"). One the platform does not know stays in the
+  // resource as sent but gives no zone (the policy calendar's applies): refusing it would stop the person's whole
+  // provisioning over a field that only places reminders, and identity providers do send free text here.
+  const zone = typeof a.timezone === 'string' ? a.timezone.trim() : undefined;
+  const timeZone = zone && timeZoneSchema.safeParse(zone).success ? zone : undefined;
   const id = opts.id ?? grantflowId(input.userName, 'userName');
   if (isReservedId(id))
     throw new ScimError(400, `userName "${input.userName}": ${reservedIdMessage(id)}`, 'invalidValue');
@@ -91,6 +97,7 @@ export function userRecord(scimId: string, input: UserInput, opts: { id?: string
     name: display.slice(0, 200),
     ...(chosen?.value && email.safeParse(chosen.value).success && { email: chosen.value }),
     ...(department && { department }),
+    ...(timeZone && { timeZone }),
     ...(enterprise.manager?.value && { managerRef: enterprise.manager.value }),
     kind: 'human',
     active: opts.active,

@@ -39,6 +39,8 @@ export function historyFromJson(json: unknown): History {
 export const laneHistoryPaths: Record<string, Record<string, { status: string; reviewState?: string }>> = {
   // Issue 15: a stage whose SLA counts business hours (patch `business-hours`), reminded, escalated, timed out.
   'v2-policy': { 'business-hours-timed-out': { status: 'timed_out' } },
+  // Issue 15: waiting in line for a seat (patch `request-seats`), provisioned when the seat freed; cancelled in line.
+  'v2-seats': { 'seat-waited-then-revoked': { status: 'revoked' }, 'seat-queued-cancelled': { status: 'cancelled' } },
 };
 
 export const historyPaths: Record<string, { status: string; reviewState?: string }> = {

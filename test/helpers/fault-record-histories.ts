@@ -185,6 +185,55 @@ export const lanePaths: Record<string, { paths: Record<string, Path>; configure:
       return raw;
     },
   },
+  // Issue 15, seats (patch `request-seats`): a request that waits in line for the only seat of a licence-limited
+  // entitlement and is provisioned when the holder's grant is revoked; one cancelled while in line.
+  'v2-seats': {
+    paths: {
+      'seat-waited-then-revoked': async (env) => {
+        const holder = await env.submit('alice', { entitlement: 'licensed-tool:seat' }, newId());
+        const holderId = holder.workflowId.replace(/^access-request-/, '');
+        await env.waitFor(holderId, is('active'));
+        return run(env, 'carol', { entitlement: 'licensed-tool:seat' }, async (handle, id) => {
+          await env.waitFor(id, (v) => v.seat?.state === 'queued');
+          await holder.executeUpdate(revokeUpdate, { args: [{ by: 'dave', reason: 'licence moves on' }] });
+          await holder.result();
+          await env.waitFor(id, is('active'));
+          await handle.executeUpdate(revokeUpdate, { args: [{ by: 'dave', reason: 'left the project' }] });
+        });
+      },
+      'seat-queued-cancelled': async (env) => {
+        const holder = await env.submit('alice', { entitlement: 'licensed-tool:seat' }, newId());
+        const holderId = holder.workflowId.replace(/^access-request-/, '');
+        await env.waitFor(holderId, is('active'));
+        const id = await run(env, 'frank', { entitlement: 'licensed-tool:seat' }, async (handle, id) => {
+          await env.waitFor(id, (v) => v.seat?.state === 'queued');
+          await handle.executeUpdate(cancelUpdate, { args: [{ by: 'frank', reason: 'no longer needed' }] });
+        });
+        await holder.executeUpdate(revokeUpdate, { args: [{ by: 'dave', reason: 'done' }] });
+        await holder.result();
+        return id;
+      },
+    },
+    configure: (raw) => {
+      const github = raw.catalog.resources.find((r: { id: string }) => r.id === 'github');
+      raw.catalog.resources.push({
+        ...github,
+        id: 'licensed-tool',
+        name: 'A licensed tool',
+        entitlements: [
+          {
+            role: 'seat',
+            name: 'Seat',
+            target: 'seat',
+            defaultDuration: 'P30D',
+            maxDuration: 'P90D',
+            seats: { limit: 1, whenFull: 'queue', recheckEvery: 'PT1S' },
+          },
+        ],
+      });
+      return raw;
+    },
+  },
 };
 
 async function main(): Promise<void> {

@@ -28,6 +28,7 @@ describe('parseConfigs', () => {
       'payroll:viewer',
       'payroll:approver',
       'aws-prod:admin',
+      'design-studio:editor',
     ]);
     expect(config.policy.version).toBe('2026-11-23.1');
   });

@@ -65,6 +65,25 @@ describe('npm run policy:test', () => {
     expect(report).toMatch(/\d+ cases, \d+ passed, [1-9]\d* failed/);
   });
 
+  it('fails with a diff when a seat limit or a business-hours stage is changed', () => {
+    const fewerSeats = runPolicyTests(
+      demoWith('catalog.yaml', (text) => text.replace('seats: { limit: 3,', 'seats: { limit: 2,')),
+    );
+    expect(fewerSeats.results.filter((r) => !r.passed).map((r) => r.name)).toEqual([
+      'a design-studio editor seat is free, so the request is provisioned at once',
+    ]);
+    expect(formatReport(fewerSeats)).toContain(['     - seat: seat', '     + seat:', '     +   queued: 1'].join('\n'));
+
+    const wallClock = runPolicyTests(
+      demoWith('policy.yaml', (text) => text.replace('deadline: PT40H, clock: business', 'deadline: PT40H')),
+    );
+    expect(wallClock.results.filter((r) => !r.passed).map((r) => r.name)).toEqual([
+      "an exception's owner-manager stage escalates after two working days, not over the weekend",
+    ]);
+    // Counted on the wall clock, 16 hours after Friday 16:00 is Saturday 08:00 in Berlin.
+    expect(formatReport(wallClock)).toContain('     +     escalatesAt: 2026-11-28T07:00:00.000Z');
+  });
+
   it('fails when no case reaches a rule', () => {
     const dir = demoWith('policy-tests.yaml', (text) =>
       text.replace(

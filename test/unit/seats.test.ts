@@ -82,7 +82,11 @@ describe('seats', () => {
       if (!viewer) throw new Error('no payroll:viewer');
       viewer.seats = { limit: 2 };
     });
-    expect(config.entitlements.get('payroll:viewer')?.seats).toEqual({ limit: 2, whenFull: 'queue' });
+    expect(config.entitlements.get('payroll:viewer')?.seats).toEqual({
+      limit: 2,
+      whenFull: 'queue',
+      recheckEvery: 'PT30S',
+    });
     expect(() =>
       demoConfig((raw) => {
         const github = raw.catalog.resources.find((r) => r.id === 'github');

@@ -4,6 +4,7 @@ import { advanceExtension, closeExtension, extensionStage, extensionWake } from 
 import { cancelFulfilment, fulfilled, fulfilmentWake, openFulfilment, overdue, taskOpen } from './fulfilment';
 import { openReview, reviewWake, runReviewClock } from './review';
 import { refuse } from './refuse';
+import { runSeatClock, seatDue, seatWake, startProvisioning } from './seats';
 import { checkDecision, closeStage, nextTick, openStage, runClock, waitingOn } from './stages';
 import {
   describe,
@@ -84,7 +85,7 @@ export function evaluated(s: RequestState, evaluation: Evaluation, now: number):
     notify(s, 'break-glass', grant.operators, 'Break-glass access invoked', describe(s));
     openReview(s, plan.review, now);
   }
-  enter(s, { name: 'provisioning', attempt: 1 });
+  startProvisioning(s, now);
 }
 
 /** The stage that `decide` acts on now: the request's, or an extension's. */
@@ -120,6 +121,12 @@ export function advance(s: RequestState, now: number): void {
       return;
     case 'pending_approval':
       return advanceApproval(s, now);
+    case 'awaiting_seat': {
+      // Nothing granted yet: a cancel (or grantflow's revoke) closes it, and the closing frees its place in line.
+      const stop = stopping(s);
+      if (stop) return close(s, 'cancelled', stop.by);
+      return runSeatClock(s, now);
+    }
     case 'provisioning': {
       if (s.grant?.connector.type !== 'manual') return;
       const stop = stopping(s);
@@ -183,7 +190,7 @@ function advanceApproval(s: RequestState, now: number): void {
   const nextSpec = round.specs[round.current];
   if (next && nextSpec) return openStage(s, next, nextSpec, now, `req:${next.name}`);
   record(s, now, 'approved', 'system', { stages: s.view.stages.map((st) => st.name) });
-  enter(s, { name: 'provisioning', attempt: 1 });
+  startProvisioning(s, now);
 }
 
 /** Closes a request that holds no access: frees its claim first (the main loop), then shows the end. */
@@ -288,6 +295,7 @@ export function checkCancel(s: RequestState, input: ActorInput): void {
   const open =
     p.name === 'validating' ||
     p.name === 'pending_approval' ||
+    p.name === 'awaiting_seat' ||
     p.name === 'provisioning' ||
     (p.name === 'failed' && p.action === 'provisioning');
   if (!open || s.pending.cancel) {
@@ -380,7 +388,7 @@ export function refreshPending(s: RequestState): void {
 
 /** The next moment something is due without any message: a stage clock, the expiry, a task's SLA, the review. */
 export function nextWake(s: RequestState): number {
-  const times = [reviewWake(s), fulfilmentWake(s)];
+  const times = [reviewWake(s), fulfilmentWake(s), seatWake(s)];
   if (s.phase.name === 'pending_approval' && s.request) {
     const stage = s.view.stages[s.request.current];
     const spec = s.request.specs[s.request.current];
@@ -397,6 +405,7 @@ export function nextWake(s: RequestState): number {
 export function needsWork(s: RequestState): boolean {
   const p = s.phase;
   if (p.name === 'validating' || p.name === 'closing') return true;
+  if (p.name === 'awaiting_seat') return seatDue(s);
   if (p.name === 'provisioning') return s.grant?.connector.type !== 'manual' || fulfilled(s, 'grant');
   if (p.name === 'revoking') return s.grant?.connector.type !== 'manual' || fulfilled(s, 'revoke');
   return s.view.extension?.status === 'evaluating' && p.name === 'active';

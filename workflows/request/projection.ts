@@ -1,5 +1,6 @@
 import type { RequestProjection } from '../../activities/types';
 import { OPEN_STATUSES } from '../../domain/model';
+import { tagKeywords } from '../../domain/taxonomy';
 import type { RequestView } from '../messages';
 
 /** The row that lists, inboxes and KPIs read, from the view as published. */
@@ -38,6 +39,8 @@ export function projectionOf(view: RequestView, revision: number): RequestProjec
     endedAt: OPEN_STATUSES.includes(view.status) ? undefined : (view.grant?.endedAt ?? view.updatedAt),
     escalated: stages.some((s) => s.escalated),
     autoApproved: view.plan?.kind === 'auto-approve',
+    // The column lists every owner: only the search attribute has a size limit.
+    ...(view.tags && { tags: tagKeywords(view.tags, Infinity) }),
     view,
   };
 }

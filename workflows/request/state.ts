@@ -13,6 +13,11 @@ export type Phase =
   | { name: 'validating' }
   | { name: 'pending_approval' }
   | { name: 'provisioning'; attempt: number }
+  /**
+   * Approved, waiting for a seat of a licence-limited entitlement (status `provisioning`, `view.seat` the place in
+   * line). `since`: when it joined the line; `recheckAt`: when it asks again (absent: ask now).
+   */
+  | { name: 'awaiting_seat'; since: string; recheckAt?: number }
   | { name: 'active' }
   | { name: 'revoking'; end: EndStatus; by: string; attempt: number }
   | { name: 'failed'; action: 'provisioning' | 'revocation'; failure: string; attempt: number; end?: EndState }
@@ -63,7 +68,7 @@ export interface RequestState {
    * The patches this run took, each asked once at the run's start (workflow.ts says why): a patch asked in the middle
    * of a run would place its marker wherever that call happens to fall among the run's commands.
    */
-  patches?: { businessHours: boolean };
+  patches?: { businessHours: boolean; seats?: boolean };
 }
 
 export function initialState(view: RequestView): RequestState {
@@ -92,6 +97,9 @@ export function statusOf(phase: Phase, current: Status): Status {
     // Access still exists while it is being removed (within the connector's budget).
     case 'revoking':
       return 'active';
+    // Approved and in line for a seat: its provisioning has not started.
+    case 'awaiting_seat':
+      return 'provisioning';
     case 'closing':
       return current;
     case 'closed':

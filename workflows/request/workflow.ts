@@ -43,6 +43,7 @@ import {
 } from './machine';
 import { projectionOf, summaryOf } from './projection';
 import { reviewOpen } from './review';
+import { seatDecided } from './seats';
 import { clone, initialState, touch, type RequestState } from './state';
 
 // Bookkeeping (audit, projection, notifications) must never be lost: it retries until PostgreSQL is back.
@@ -95,7 +96,7 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   // Every other patch is asked here too, once, before the run issues any command: asked later, a patch's marker would
   // fall among the commands of whichever coroutine reached it first, and a replay could meet another order.
   const tagsSearch = patched('request-tags-search');
-  s.patches = { businessHours: patched('business-hours') };
+  s.patches = { businessHours: patched('business-hours'), seats: patched('request-seats') };
   // The flusher publishes (a search-attribute upsert) only while the main loop is parked, after its command for this
   // step: without it a flush that completes in the activation that wakes the main loop issued its upsert before or
   // after the main loop's next command by microtask order, and the model test once replayed another order.
@@ -253,6 +254,20 @@ async function work(
         now: new Date(now()).toISOString(),
       });
       return evaluated(s, result, now());
+    }
+    case 'awaiting_seat': {
+      const seats = grant?.seats;
+      if (!grant || !seats) return;
+      const decision = await facts.takeSeat({
+        requestId: s.view.id,
+        beneficiary: grant.beneficiary,
+        entitlement: grant.entitlement,
+        breakGlass: s.view.breakGlass,
+        since: p.since,
+        limit: seats.limit,
+        whenFull: seats.whenFull,
+      });
+      return seatDecided(s, decision, now());
     }
     case 'closing':
       // Free the claim before the request shows as closed, so that a new request may follow at once.

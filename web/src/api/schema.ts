@@ -883,6 +883,18 @@ export interface components {
                 /** @enum {string} */
                 connector: "postgres-role" | "webhook" | "manual";
             };
+            /** @description For an entitlement with a seat limit, once approved: waiting in line for a seat (status `provisioning`) or holding one. A freed seat goes to the first in line. */
+            seat?: {
+                /** @enum {string} */
+                state: "queued" | "held";
+                /** @description The place in line (1: next) while queued. */
+                position?: number;
+                limit: number;
+                /** @description Seats in use (people) when the request last asked. */
+                used: number;
+                queuedAt?: string;
+                heldAt?: string;
+            };
             failure?: string;
             /** @enum {string} */
             failedAction?: "provisioning" | "revocation";
@@ -1187,6 +1199,18 @@ export interface components {
                 /** @enum {string} */
                 connector: "postgres-role" | "webhook" | "manual";
             };
+            /** @description For an entitlement with a seat limit, once approved: waiting in line for a seat (status `provisioning`) or holding one. A freed seat goes to the first in line. */
+            seat?: {
+                /** @enum {string} */
+                state: "queued" | "held";
+                /** @description The place in line (1: next) while queued. */
+                position?: number;
+                limit: number;
+                /** @description Seats in use (people) when the request last asked. */
+                used: number;
+                queuedAt?: string;
+                heldAt?: string;
+            };
             failure?: string;
             /** @enum {string} */
             failedAction?: "provisioning" | "revocation";
@@ -1335,6 +1359,12 @@ export interface components {
                     }[];
                     breakGlass?: {
                         ttl: string;
+                    };
+                    /** @description A licence limit: beyond it an approved request waits in line, or is refused. */
+                    seats?: {
+                        limit: number;
+                        /** @enum {string} */
+                        whenFull: "queue" | "refuse";
                     };
                     conflicts: string[];
                 }[];
@@ -1583,6 +1613,17 @@ export interface components {
                     count: number;
                 }[];
             };
+            /** @description Seat use now of every entitlement with a seat limit (catalog `seats`). */
+            seats: {
+                entitlement: string;
+                limit: number;
+                /** @enum {string} */
+                whenFull: "queue" | "refuse";
+                /** @description People holding a seat now (provisioning, live or failed). */
+                used: number;
+                /** @description People waiting in line for a seat now. */
+                queued: number;
+            }[];
         };
         People: {
             items: components["schemas"]["Person"][];
@@ -1899,6 +1940,8 @@ export interface operations {
                 beneficiary?: string;
                 /** @description The request type tag, e.g. `exception` to list the exceptions to policy. */
                 type?: "new" | "extension" | "break-glass" | "exception" | "birthright";
+                /** @description One tag as `name:value`, e.g. `owner:carol` or `application:payroll`. */
+                tag?: string;
                 /** @description Page size, 1 to 100 (default 25). */
                 limit?: number;
                 /** @description The `next` value of the previous page. */
