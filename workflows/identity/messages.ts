@@ -31,6 +31,24 @@ export interface Reroute {
   requestId: string;
   stage?: string;
   pendingApprovers: string[];
+  /** What the request answered the offboarding's `reroute` (absent: not sent, as in offboardings before it). */
+  outcome?: RerouteOutcome;
+  /** Who the request waits on after it was rerouted. */
+  to?: string[];
+  detail?: string;
+}
+
+/**
+ * `rerouted`: the stage went to its fallback; `not_waiting`: the request no longer waits on the leaver; `unsupported`:
+ * its run predates rerouting (a person must hand the stage on); `refused`: anything else (security is told).
+ */
+export type RerouteOutcome = 'rerouted' | 'not_waiting' | 'unsupported' | 'refused';
+
+export interface RerouteAnswer {
+  requestId: string;
+  outcome: RerouteOutcome;
+  to?: string[];
+  detail?: string;
 }
 
 export interface OffboardingPlan {

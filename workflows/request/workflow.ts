@@ -90,7 +90,12 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   // Every other patch is asked here too, once, before the run issues any command: asked later, a patch's marker would
   // fall among the commands of whichever coroutine reached it first, and a replay could meet another order.
   const tagsSearch = patched('request-tags-search');
-  s.patches = { businessHours: patched('business-hours') };
+  s.patches = {
+    businessHours: patched('business-hours'),
+    // A leaver's open approvals are handed to the stage's fallback (the `reroute` message): runs without it have no
+    // handler for it, and the offboarding falls back to recording `reroute_needed`.
+    reroute: patched('reroute'),
+  };
   // The flusher publishes (a search-attribute upsert) only while the main loop is parked, after its command for this
   // step: without it a flush that completes in the activation that wakes the main loop issued its upsert before or
   // after the main loop's next command by microtask order, and the model test once replayed another order.
