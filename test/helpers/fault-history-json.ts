@@ -39,6 +39,8 @@ export function historyFromJson(json: unknown): History {
 export const laneHistoryPaths: Record<string, Record<string, { status: string; reviewState?: string }>> = {
   // Issue 15: a stage whose SLA counts business hours (patch `business-hours`), reminded, escalated, timed out.
   'v2-policy': { 'business-hours-timed-out': { status: 'timed_out' } },
+  // Issue 10: a leaver's open approval rerouted to the stage's fallback (patch `reroute`), approved, expired.
+  'v2-reroute': { 'leaver-rerouted-approved': { status: 'expired' } },
 };
 
 export const historyPaths: Record<string, { status: string; reviewState?: string }> = {

@@ -20,6 +20,8 @@ import {
   decideUpdate,
   extendUpdate,
   fulfilUpdate,
+  rerouteSignal,
+  rerouteUpdate,
   reviewUpdate,
   revokeUpdate,
   type RequestView,
@@ -163,6 +165,24 @@ export const paths: Record<string, Path> = {
  *   node --import tsx test/helpers/fault-record-histories.ts v2-policy
  */
 export const lanePaths: Record<string, { paths: Record<string, Path>; configure: (raw: RawConfig) => RawConfig }> = {
+  // Issue 10: the only pending approver left (patch `reroute`): a person's reroute signal is refused, the offboarding's
+  // reroute from system hands the stage to its fallback, who approves; the grant then expires.
+  'v2-reroute': {
+    paths: {
+      'leaver-rerouted-approved': (env) =>
+        run(env, 'alice', { entitlement: 'analytics-db:read', duration: 'PT2S' }, async (handle, id) => {
+          await env.waitFor(id, (v) => v.pendingApprovers.includes('bob'));
+          await handle.signal(rerouteSignal, { by: 'alice', leaver: 'bob', reason: 'not mine to move' });
+          await env.waitFor(id, (v) => v.timeline.some((e) => e.event === 'refused'));
+          const rerouted = await handle.executeUpdate(rerouteUpdate, {
+            args: [{ by: 'system', leaver: 'bob', reason: 'offboarding: bob left' }],
+          });
+          if (!rerouted.pendingApprovers.includes('erin')) throw new Error(`rerouted to ${rerouted.pendingApprovers}`);
+          await handle.executeUpdate(decideUpdate, decide('erin'));
+        }),
+    },
+    configure: (raw) => raw,
+  },
   'v2-policy': {
     paths: {
       'business-hours-timed-out': (env) =>
