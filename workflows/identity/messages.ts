@@ -197,13 +197,17 @@ export interface DirectorySyncArgs {
   dryRun: boolean;
   /** Who asked: a person for an on-demand sync, `ldap-sync (scheduled)` for the schedule's runs. */
   actor: string;
+  /** The held sync (awaiting_confirmation) that `actor`, a member of security, confirms; the source is read again. */
+  confirm?: string;
 }
 
 /** A sync's outcome; its diff stays in PostgreSQL (directory_syncs), never in the history. */
 export interface DirectorySyncOutcome {
   id: string;
+  /** A SyncStatus, or `refused`: a confirmation that was not allowed (see `refusal`), with nothing changed. */
   status: string;
   error?: string;
+  refusal?: 'forbidden' | 'not-found' | 'invalid-state';
   changes: number;
   deactivations: number;
 }
