@@ -282,6 +282,51 @@ test('only system reroutes, and only an approval that waits on the leaver: anyth
   await handle.executeUpdate(cancelUpdate, { args: [{ by: report.id, reason: 'test done' }] });
 });
 
+test('an approval waiting on a leaver in a run from before rerouting is left for a person, as reroute_needed', async () => {
+  const tag = uniqueId('o')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  const leaver = await pushUser(`lvr${tag}`);
+  const report = await pushUser(`wrk${tag}`, leaver.scimId);
+  // A run of the first request workflow: it has no `reroute` handler, as no run started before the patch has.
+  const old = uniqueId('o');
+  await env.client.workflow.start('accessRequest', {
+    workflowId: workflowIdFor(old),
+    taskQueue: env.taskQueue,
+    args: [
+      {
+        requestId: old,
+        requester: report.id,
+        input: {
+          entitlement: 'analytics-db:read',
+          justification: 'Needed for the analysis.',
+          fields: {},
+          breakGlass: false,
+        },
+        submittedAt: new Date().toISOString(),
+      },
+    ],
+  });
+  await env.waitFor(old, (v) => v.pendingApprovers.includes(leaver.id));
+
+  expect((await scim('patch', `/Users/${leaver.scimId}`, scimActive(false))).status).toBe(200);
+  const workflowId = await offboardingOf(leaver.id);
+  const done = (await env.client.workflow.getHandle(workflowId).result()) as OffboardingState;
+  expect(done.reroute).toEqual([
+    expect.objectContaining({ requestId: old, outcome: 'unsupported', pendingApprovers: [leaver.id] }),
+  ]);
+  const { rows } = await db.pool.query<{ action: string }>(
+    `SELECT action FROM audit_events WHERE request_id = $1 AND action LIKE 'offboarding.%' ORDER BY seq`,
+    [old],
+  );
+  expect(rows.map((r) => r.action)).toEqual(['offboarding.reroute_needed']);
+  // The request still waits on the leaver: a person must hand the stage on.
+  expect((await env.view(old)).pendingApprovers).toEqual([leaver.id]);
+  await env.client.workflow
+    .getHandle(workflowIdFor(old))
+    .executeUpdate(cancelUpdate, { args: [{ by: report.id, reason: 'test done' }] });
+});
+
 async function waitForRows(sql: string, params: unknown[]) {
   for (let i = 0; ; i++) {
     const result = await db.pool.query(sql, params);
