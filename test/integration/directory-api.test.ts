@@ -3,6 +3,8 @@
  * security and admins only (a plain user is refused each, and sees only their own record); the on-demand sync (dry
  * run, then applied) runs as a workflow in the worker; the Temporal Schedule runs the same sync.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import type { Express } from 'express';
 import { signDevToken } from '../../api/auth';
@@ -15,6 +17,7 @@ import { DIRECTORY_SYNC_SCHEDULE_ID } from '../../workflows/identity/messages';
 import { revokeUpdate, workflowIdFor } from '../../workflows/messages';
 import { SYSTEM_ACTOR } from '../../domain/model';
 import { createTestApp } from '../helpers/api';
+import { historyToJson } from '../helpers/fault-history-json';
 import { directoryDb, type DirectoryDb } from '../helpers/directory';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
 import { ADMIN_DN, ADMIN_PASSWORD, SUFFIX, seedLdif, startSlapd, userDn, type Slapd } from '../helpers/slapd';
@@ -256,7 +259,25 @@ test('a held mass deactivation is confirmed over the API by security only, never
       askedByErin.body.id,
     ]);
     expect(rows).toEqual([{ confirmed_by: 'dave' }]);
+    // The histories of this suite's syncs, one per outcome, are the replay suite's fixtures
+    // (test/faults/histories/directory-sync/): GRANTFLOW_RECORD_DIRECTORY_SYNC_HISTORIES=<dir> writes them.
+    const record = process.env.GRANTFLOW_RECORD_DIRECTORY_SYNC_HISTORIES;
+    if (record) await recordSyncHistories(record);
   } finally {
     for (const uid of ['alice', 'bob']) leave(uid, 512);
   }
 });
+
+async function recordSyncHistories(dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const query = `WorkflowType = 'directorySync' AND TaskQueue = '${env.taskQueue}' AND ExecutionStatus = 'Completed'`;
+  const written = new Set<string>();
+  for await (const run of env.client.workflow.list({ query })) {
+    const history = await env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+    const data = history.events?.at(-1)?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0]?.data;
+    const status = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { status: string }).status : 'unknown';
+    if (written.has(status)) continue;
+    written.add(status);
+    fs.writeFileSync(path.join(dir, `${status.replace(/_/g, '-')}.json`), historyToJson(history));
+  }
+}
