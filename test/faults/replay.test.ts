@@ -116,7 +116,7 @@ const EXTRA_STEP = `await proxyActivities<Record<string, () => Promise<void>>>({
 test('every recorded path of both workflow versions replays against the current workflow code', async () => {
   for (const sub of SETS) {
     const histories = loadHistories(sub);
-    const name = (id: string) => id.replace(/^v2(-clock)?\//, '');
+    const name = (id: string) => id.replace(/^v2(-clock|-ordered)?\//, '');
     // The fixtures cover every path and each ended the way its name says.
     expect(histories.map((h) => name(h.workflowId))).toEqual(Object.keys(historyPaths).sort());
     for (const { workflowId, history } of histories) {
