@@ -70,7 +70,8 @@ export function applyReroute(s: RequestState, input: RerouteInput, now: number):
     const stage = seat.stage;
     stage.fallback = stage.fallback.filter((id) => id !== input.leaver);
     let added: string[] = [];
-    if (waitingOn(stage).includes(input.leaver)) {
+    const seated = waitingOn(stage).includes(input.leaver);
+    if (seated) {
       stage.approvers = stage.approvers.filter((id) => id !== input.leaver);
       added = stage.fallback.filter((id) => !stage.approvers.includes(id) && !self.includes(id));
       stage.approvers.push(...added);
@@ -81,7 +82,8 @@ export function applyReroute(s: RequestState, input: RerouteInput, now: number):
     const unmet = approvals + waitingOn(stage).length < stage.required;
     changes.push({ stage: stage.name, key: seat.key, open: seat.open, added, required: stage.required, unmet });
     touch(s);
-    if (!seat.open) continue;
+    // Only a stage that waited on the leaver has news for anyone; one that merely had them as fallback has none.
+    if (!seat.open || !seated) continue;
     notify(
       s,
       `${seat.key}:rerouted:${input.leaver}`,
