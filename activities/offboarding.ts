@@ -13,7 +13,7 @@ import type { Config } from '../domain/config';
 import { FINAL_STATUSES, OPEN_STATUSES, SYSTEM_ACTOR, type Status } from '../domain/model';
 import type { DirectoryView } from '../directory/view';
 import { endDelegationsTo } from '../directory/delegations';
-import { revokeUpdate, workflowIdFor, type StageView } from '../workflows/messages';
+import { rerouteUpdate, revokeUpdate, workflowIdFor, type StageView } from '../workflows/messages';
 import { campaignWorkflowId, type CampaignArgs } from '../workflows/campaign/messages';
 import type {
   EndResult,
@@ -23,6 +23,7 @@ import type {
   OffboardingArgs,
   OffboardingPlan,
   OffboardingState,
+  RerouteAnswer,
   Settled,
   SettledAnswer,
 } from '../workflows/identity/messages';
@@ -41,6 +42,16 @@ export interface OffboardingActivities {
     role: EndRole;
     reason: string;
   }): Promise<EndResult>;
+  /**
+   * Sends one request the `reroute` update as `system` (idempotent by update id): the stages that wait on the leaver
+   * go to their fallback. A run that predates it answers `unsupported`, and the plan's `reroute_needed` stands.
+   */
+  rerouteRequest(input: {
+    offboardingId: string;
+    identityId: string;
+    requestId: string;
+    reason: string;
+  }): Promise<RerouteAnswer>;
   /** Where each request got to, from its projection; and whether the leaver is still gone. */
   settledRequests(input: { identityId: string; requestIds: string[] }): Promise<SettledAnswer>;
   /**
@@ -191,6 +202,23 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
       return result;
     },
 
+    async rerouteRequest({ offboardingId, identityId, requestId, reason }) {
+      const answer = await sendReroute(requestId, identityId, reason, `${offboardingId}:reroute:${requestId}`);
+      if (answer.outcome === 'rerouted') {
+        await audit.append([
+          {
+            eventId: `${offboardingId}:rerouted:${requestId}`,
+            requestId,
+            actor: SYSTEM_ACTOR,
+            action: 'offboarding.rerouted',
+            at: new Date().toISOString(),
+            data: { offboarding: offboardingId, identity: identityId, to: answer.to ?? [] },
+          },
+        ]);
+      }
+      return answer;
+    },
+
     async settledRequests({ identityId, requestIds }) {
       const rows = await projected(requestIds);
       const requests: Record<string, { status: Status; settled: Settled }> = {};
@@ -298,7 +326,7 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
             },
           },
           // On the request's own trail too: its approver left, and someone must take the stage over.
-          ...state.reroute.map((r) => ({
+          ...needsPerson(state).map((r) => ({
             eventId: `${offboardingId}:reroute:${r.requestId}`,
             requestId: r.requestId,
             actor: SYSTEM_ACTOR,
@@ -313,9 +341,12 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
               ? `Service account ${sa} goes to ${state.successor}, with a review of its access.`
               : `Service account ${sa} has no owner now and nobody to take it; its access is being revoked.`,
           ),
-          ...state.reroute.map(
+          ...needsPerson(state).map(
             (r) => `Request ${r.requestId} waits on ${state.identityId}${r.stage ? ` (stage ${r.stage})` : ''}.`,
           ),
+          ...state.reroute
+            .filter((r) => r.outcome === 'rerouted')
+            .map((r) => `Request ${r.requestId} was rerouted to ${r.to?.join(', ') || 'nobody'}.`),
         ];
         if (lines.length > 0 && state.security.length > 0) {
           await deps.notify({
@@ -422,6 +453,32 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
     return workflowId;
   }
 
+  async function sendReroute(
+    requestId: string,
+    leaver: string,
+    reason: string,
+    updateId: string,
+  ): Promise<RerouteAnswer> {
+    const handle = client.workflow.getHandle(workflowIdFor(requestId));
+    try {
+      const r = await client.withDeadline(Date.now() + UPDATE_TIMEOUT_MS, () =>
+        handle.executeUpdate(rerouteUpdate, { args: [{ by: SYSTEM_ACTOR, leaver, reason }], updateId }),
+      );
+      return { requestId, outcome: 'rerouted', to: r.pendingApprovers };
+    } catch (err) {
+      const refusal =
+        err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure ? err.cause : undefined;
+      if (!refusal && !(err instanceof WorkflowNotFoundError)) throw err; // Temporal unreachable: retried
+      if (!refusal) return { requestId, outcome: 'not_waiting', detail: 'the request has no running workflow' };
+      // The SDK's answer to an update its run has no handler for: a run started before rerouting existed.
+      if (refusal.message.startsWith('No registered handler for update')) {
+        return { requestId, outcome: 'unsupported', detail: 'the request’s run predates rerouting' };
+      }
+      const detail = `${refusal.type}: ${refusal.message}`;
+      return { requestId, outcome: refusal.type === 'StageClosed' ? 'not_waiting' : 'refused', detail };
+    }
+  }
+
   async function sendRevoke(requestId: string, reason: string, updateId: string): Promise<EndResult> {
     const handle = client.workflow.getHandle(workflowIdFor(requestId));
     try {
@@ -446,6 +503,11 @@ export function createOffboardingActivities(deps: OffboardingDeps): OffboardingA
       };
     }
   }
+}
+
+/** The approvals no request took over by itself: a person must hand them on. */
+function needsPerson(state: OffboardingState) {
+  return state.reroute.filter((r) => r.outcome !== 'rerouted' && r.outcome !== 'not_waiting');
 }
 
 function settledOf(status: Status, failedAction: string | null): Settled {

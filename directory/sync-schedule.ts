@@ -57,22 +57,43 @@ export function directorySyncRunner(client: Client, pool: pg.Pool, taskQueue: st
   return {
     async run({ dryRun, actor }: { dryRun: boolean; actor: string }): Promise<SyncResult> {
       const args: DirectorySyncArgs = { dryRun, actor };
-      const outcome: DirectorySyncOutcome = await client.workflow.execute('directorySync', {
-        workflowId: `directory-sync-${randomUUID()}`,
-        taskQueue,
-        args: [args],
-      });
-      const { rows } = await pool.query<{ diff: DirectoryDiff | null }>(
-        'SELECT diff FROM directory_syncs WHERE id = $1',
-        [outcome.id],
-      );
-      const diff = rows[0]?.diff ?? undefined;
-      return {
-        id: outcome.id,
-        status: outcome.status as SyncStatus,
-        ...(outcome.error !== undefined && { error: outcome.error }),
-        ...(diff && { diff }),
-      };
+      return answer(await execute(args));
+    },
+    /** Security confirms a held mass deactivation: the worker reads the source again and applies it if unchanged. */
+    async confirm({ syncId, by }: { syncId: string; by: string }): Promise<SyncResult | SyncRefusal> {
+      const outcome = await execute({ dryRun: false, actor: by, confirm: syncId });
+      if (outcome.status === 'refused') {
+        return { refusal: outcome.refusal ?? 'invalid-state', error: outcome.error ?? 'The confirmation was refused.' };
+      }
+      return answer(outcome);
     },
   };
+
+  function execute(args: DirectorySyncArgs): Promise<DirectorySyncOutcome> {
+    return client.workflow.execute('directorySync', {
+      workflowId: `directory-sync-${randomUUID()}`,
+      taskQueue,
+      args: [args],
+    });
+  }
+
+  async function answer(outcome: DirectorySyncOutcome): Promise<SyncResult> {
+    const { rows } = await pool.query<{ diff: DirectoryDiff | null }>(
+      'SELECT diff FROM directory_syncs WHERE id = $1',
+      [outcome.id],
+    );
+    const diff = rows[0]?.diff ?? undefined;
+    return {
+      id: outcome.id,
+      status: outcome.status as SyncStatus,
+      ...(outcome.error !== undefined && { error: outcome.error }),
+      ...(diff && { diff }),
+    };
+  }
+}
+
+/** A confirmation that was not allowed, and why (nothing changed). */
+export interface SyncRefusal {
+  refusal: 'forbidden' | 'not-found' | 'invalid-state';
+  error: string;
 }

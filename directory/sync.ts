@@ -42,7 +42,7 @@ export async function syncLdap(pool: pg.Pool, opts: SyncOptions): Promise<SyncRe
     read = await opts.read();
   } catch (err) {
     const error = err instanceof Error ? err.message : String(err);
-    await record(pool, { id, status: 'failed', error });
+    await record(pool, { id, status: 'failed', error, requestedBy: opts.actor });
     return { id, status: 'failed', error };
   }
   const { pages, skipped } = read;
@@ -60,15 +60,24 @@ export async function syncLdap(pool: pg.Pool, opts: SyncOptions): Promise<SyncRe
       versions.push(...(await applyDiff(client, 'ldap', opts.actor ?? 'ldap-sync', diff)));
       status = 'applied';
     }
-    await record(client, { id, status, diff });
+    await record(client, { id, status, diff, requestedBy: opts.actor });
     return { id, status, diff, limit, pages, skipped };
   });
   await auditDirectoryChanges(pool, versions);
   return result;
 }
 
+/** Why a confirmation was refused: not security, asked for it themself (`forbidden`), no such sync, or not held. */
+export type ConfirmationRefusal = 'forbidden' | 'not-found' | 'invalid-state';
+
 export class SyncConfirmationError extends Error {
   override name = 'SyncConfirmationError';
+  constructor(
+    message: string,
+    readonly refusal: ConfirmationRefusal = 'invalid-state',
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -84,23 +93,38 @@ export async function confirmLdapSync(
 ): Promise<SyncResult> {
   const person = config.users.get(by);
   if (!person?.active || person.kind !== 'human' || !person.groups.includes(config.policy.roles.security)) {
-    throw new SyncConfirmationError(`${by} is not an active member of ${config.policy.roles.security}.`);
+    throw new SyncConfirmationError(`${by} is not an active member of ${config.policy.roles.security}.`, 'forbidden');
   }
-  const { rows } = await pool.query<{ status: SyncStatus; diff: DirectoryDiff }>(
-    'SELECT status, diff FROM directory_syncs WHERE id = $1',
-    [syncId],
-  );
-  const held = rows[0];
-  if (!held) throw new SyncConfirmationError(`There is no sync ${syncId}.`);
-  if (held.status !== 'awaiting_confirmation') {
-    throw new SyncConfirmationError(`Sync ${syncId} is ${held.status}; only a held sync can be confirmed.`);
-  }
-  if (held.diff.deactivations.includes(by)) throw new SyncConfirmationError(`${by} cannot confirm their own leaving.`);
+  const heldSync = async (db: pg.Pool | pg.PoolClient, lock = '') => {
+    const { rows } = await db.query<{ status: SyncStatus; diff: DirectoryDiff; requested_by: string | null }>(
+      `SELECT status, diff, requested_by FROM directory_syncs WHERE id = $1${lock}`,
+      [syncId],
+    );
+    const held = rows[0];
+    if (!held) throw new SyncConfirmationError(`There is no sync ${syncId}.`, 'not-found');
+    if (held.status !== 'awaiting_confirmation') {
+      throw new SyncConfirmationError(`Sync ${syncId} is ${held.status}; only a held sync can be confirmed.`);
+    }
+    if (held.diff.deactivations.includes(by)) {
+      throw new SyncConfirmationError(`${by} cannot confirm their own leaving.`, 'forbidden');
+    }
+    // Four eyes: a mass deactivation is confirmed by someone other than the person who asked for the sync.
+    if (held.requested_by === by) {
+      throw new SyncConfirmationError(
+        `${by} asked for sync ${syncId}; another member of ${config.policy.roles.security} must confirm it.`,
+        'forbidden',
+      );
+    }
+    return held;
+  };
+  await heldSync(pool);
 
   const fresh = await read();
   const versions: number[] = [];
   const result = await inTransaction(pool, async (client) => {
     await lockName(client, DIRECTORY_LOCK);
+    // Again under the lock: two confirmations at once apply the diff once, and the second is refused.
+    const held = await heldSync(client, ' FOR UPDATE');
     const diff = diffDirectory(await loadSource(client, 'ldap'), fresh.directory);
     if (canonicalJson(summary(diff)) !== canonicalJson(summary(held.diff))) {
       await client.query(`UPDATE directory_syncs SET status = 'superseded', finished_at = now() WHERE id = $1`, [
@@ -129,10 +153,11 @@ function summary(diff: DirectoryDiff) {
 
 async function record(
   db: pg.Pool | pg.PoolClient,
-  row: { id: string; status: SyncStatus; diff?: DirectoryDiff; error?: string },
+  row: { id: string; status: SyncStatus; diff?: DirectoryDiff; error?: string; requestedBy?: string },
 ): Promise<void> {
   await db.query(
-    `INSERT INTO directory_syncs (id, source, status, diff, error, finished_at) VALUES ($1, 'ldap', $2, $3::jsonb, $4, now())`,
-    [row.id, row.status, JSON.stringify(row.diff ?? null), row.error ?? null],
+    `INSERT INTO directory_syncs (id, source, status, diff, error, requested_by, finished_at)
+     VALUES ($1, 'ldap', $2, $3::jsonb, $4, $5, now())`,
+    [row.id, row.status, JSON.stringify(row.diff ?? null), row.error ?? null, row.requestedBy ?? null],
   );
 }

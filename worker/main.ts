@@ -73,7 +73,7 @@ async function main(): Promise<void> {
       ...activities,
       ...createOffboardingActivities({ ...lifecycle, client }),
       ...createMoverActivities(lifecycle),
-      ...(ldap && createDirectorySyncActivities({ pool, read: () => readLdapDirectory(ldap) })),
+      ...(ldap && createDirectorySyncActivities({ pool, directory, read: () => readLdapDirectory(ldap) })),
     },
     maxCachedWorkflows: env.GRANTFLOW_WORKER_MAX_CACHED_WORKFLOWS,
     connectorConcurrency: env.GRANTFLOW_CONNECTOR_CONCURRENCY,

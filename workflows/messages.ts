@@ -33,6 +33,19 @@ export interface ActorInput {
   by: string;
   reason?: string;
 }
+/** grantflow's offboarding hands a leaver's open approvals on: only `system` sends it (domain/model.ts SYSTEM_ACTOR). */
+export interface RerouteInput {
+  by: string;
+  /** The approver who left. */
+  leaver: string;
+  reason?: string;
+}
+export interface RerouteResult {
+  outcome: 'rerouted';
+  /** Who the request waits on now. */
+  pendingApprovers: string[];
+  status: Status;
+}
 export interface ExtendInput {
   by: string;
   /** Added to the current expiry, in ms (the API parses the ISO-8601 duration). */
@@ -87,6 +100,9 @@ export const fulfilUpdate = defineUpdate<MessageResult, [FulfilInput]>('fulfil')
 /** An operator retries a failed provisioning or revocation. */
 export const retrySignal = defineSignal<[ActorInput]>('retry');
 export const retryUpdate = defineUpdate<MessageResult, [ActorInput]>('retry');
+/** A leaver's open approvals go to the stage's fallback; only in runs that took patch `reroute`. */
+export const rerouteUpdate = defineUpdate<RerouteResult, [RerouteInput]>('reroute');
+export const rerouteSignal = defineSignal<[RerouteInput]>('reroute');
 export const getRequestQuery = defineQuery<RequestView>('getRequest');
 
 // ---------- The view: what the query, the API and the projection show ----------

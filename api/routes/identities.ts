@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Identity } from '../../domain';
 import type { DirectorySource } from '../../directory/records';
+import type { SyncRefusal } from '../../directory/sync-schedule';
 import type { SyncResult } from '../../directory/sync';
 import type { Caller } from '../caller';
 import type { AppContext } from '../context';
@@ -10,6 +11,8 @@ import type { ApiRouter } from '../router';
 /** An on-demand pull of the directory source (LDAP); absent when the source pushes (SCIM) or is a file (YAML). */
 export interface DirectorySyncRunner {
   run(opts: { dryRun: boolean; actor: string }): Promise<SyncResult>;
+  /** A member of security confirms a held mass deactivation (the source is read again; unchanged, it applies). */
+  confirm(opts: { syncId: string; by: string }): Promise<SyncResult | SyncRefusal>;
 }
 
 export interface IdentityRouteDeps {
@@ -308,17 +311,50 @@ export function registerIdentityRoutes(api: ApiRouter, ctx: AppContext, deps: Id
         );
       }
       const result = await deps.sync.run({ dryRun: input.dryRun, actor: caller.id });
-      res.json({
-        id: result.id,
-        status: result.status,
-        ...(result.error !== undefined && { error: result.error }),
-        ...(result.limit !== undefined && { limit: result.limit }),
-        changes: (result.diff?.identities ?? []).map((c) => ({ id: c.id, change: c.change, fields: c.fields })),
-        deactivations: result.diff?.deactivations ?? [],
-        ...(result.skipped && { skipped: result.skipped }),
-      });
+      res.json(syncAnswer(result));
     },
   });
+
+  api.route({
+    method: 'post',
+    path: '/v1/directory/sync/:id/confirm',
+    operationId: 'confirmDirectorySync',
+    summary: 'Confirm a held mass deactivation (security only, not the person who asked for the sync)',
+    description:
+      'A sync that would deactivate more than the guard allows is held (`awaiting_confirmation`). A member of security ' +
+      'other than the person who asked for it confirms it here: the source is read again and, if it still says ' +
+      'exactly what was held, the diff is applied (`confirmed`); otherwise the held sync is `superseded` and nothing ' +
+      'of it applies.',
+    tags,
+    limited: true,
+    params: z
+      .object({ id: z.uuid({ error: 'is not a sync id' }).meta({ description: 'The held sync’s id.' }) })
+      .strict(),
+    answers: [{ status: 200, description: 'The confirmation’s outcome and diff.', schema: syncAnswerSchema }],
+    problems: [403, 404, 409],
+    async handle({ res, params, caller }) {
+      // Admins run syncs, but only security vouches for a mass deactivation.
+      if (!caller.identity.groups.includes(ctx.config.policy.roles.security)) {
+        throw new Problem('forbidden', 'Confirming a mass deactivation is for security only.');
+      }
+      if (!deps.sync) throw new Problem('not-pulled', 'The directory source is not pulled: no sync is ever held.');
+      const result = await deps.sync.confirm({ syncId: params.id, by: caller.id });
+      if ('refusal' in result) throw new Problem(result.refusal, result.error);
+      res.json(syncAnswer(result));
+    },
+  });
+
+  function syncAnswer(result: SyncResult): z.output<typeof syncAnswerSchema> {
+    return {
+      id: result.id,
+      status: result.status,
+      ...(result.error !== undefined && { error: result.error }),
+      ...(result.limit !== undefined && { limit: result.limit }),
+      changes: (result.diff?.identities ?? []).map((c) => ({ id: c.id, change: c.change, fields: c.fields })),
+      deactivations: result.diff?.deactivations ?? [],
+      ...(result.skipped && { skipped: result.skipped }),
+    };
+  }
 
   function body(u: Identity, fact: StoredFact | undefined, held: z.output<typeof holdingSchema>[]): IdentityBody {
     return {

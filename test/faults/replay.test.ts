@@ -27,7 +27,7 @@ beforeAll(quietRuntime);
  * run's start, and with one bookkeeping step per transition, its evaluation as a local activity (`lean-bookkeeping`)
  * and its connector calls on a queue of their own (`connector-queue`).
  */
-const SETS = ['', 'v2', 'v2-clock', 'v2-ordered', 'v2-lean'];
+const SETS = ['', 'v2', 'v2-clock', 'v2-2026-12'];
 /** Sets of a lane's own new paths (fault-history-json.ts laneHistoryPaths), replayed with the rest. */
 const LANE_SETS = Object.keys(laneHistoryPaths);
 

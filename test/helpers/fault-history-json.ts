@@ -37,10 +37,12 @@ export function historyFromJson(json: unknown): History {
 /** The recorded paths (test/faults/histories/<name>.json) and how each request ended. */
 /** Sets of one lane's own paths (histories/<set>/), each with how it ended; the replay test replays them too. */
 export const laneHistoryPaths: Record<string, Record<string, { status: string; reviewState?: string }>> = {
-  // Issue 15: a stage whose SLA counts business hours (patch `business-hours`), reminded, escalated, timed out.
+  // Issue 15: a stage whose SLA counts business hours (patch `request-2026-12`), reminded, escalated, timed out.
   'v2-policy': { 'business-hours-timed-out': { status: 'timed_out' } },
-  // Issue 15: waiting in line for a seat (patch `request-seats`), provisioned when the seat freed; cancelled in line.
+  // Issue 15: waiting in line for a seat (patch `request-2026-12`), provisioned when the seat freed; cancelled in line.
   'v2-seats': { 'seat-waited-then-revoked': { status: 'revoked' }, 'seat-queued-cancelled': { status: 'cancelled' } },
+  // Issue 10: a leaver's open approval rerouted to the stage's fallback (patch `request-2026-12`), approved, expired.
+  'v2-reroute': { 'leaver-rerouted-approved': { status: 'expired' } },
 };
 
 export const historyPaths: Record<string, { status: string; reviewState?: string }> = {

@@ -19,6 +19,8 @@ import {
   decideUpdate,
   extendUpdate,
   fulfilUpdate,
+  rerouteSignal,
+  rerouteUpdate,
   reviewUpdate,
   revokeUpdate,
   type RequestView,
@@ -28,13 +30,12 @@ import { historyPaths, historyResult, laneHistoryPaths } from './fault-history-j
 import { runRecorder, saveHistory } from './recording';
 import { startEnv, withSla, type RawConfig, type TestEnv } from './harness';
 
-// Histories of accessRequestV2 with one bookkeeping step per transition and the connector calls on a queue of their
-// own (patches `lean-bookkeeping` and `connector-queue`, asked at the run's start with `request-clock`,
-// `request-tags-search`, `business-hours` and `ordered-publish`). Those recorded before are kept as they are: the
-// first workflow's in test/faults/histories/*.json, accessRequestV2's before its own clock in histories/v2/, with the
-// clock in histories/v2-clock/, with every patch at the run's start but a scheduled evaluation and a flush of its own
-// for the submission in histories/v2-ordered/.
-const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-lean');
+// Histories of accessRequestV2 with this release's changes (patch `request-2026-12`, asked at the run's start with
+// `request-clock`): one bookkeeping step per transition, the connector calls on a queue of their own, the tags search
+// attribute, business hours, seats, reroutes. Those recorded before are kept as they are: the first workflow's in
+// test/faults/histories/*.json, accessRequestV2's before its own clock in histories/v2/, with the clock in
+// histories/v2-clock/.
+const HISTORIES = path.join(__dirname, '..', 'faults', 'histories', 'v2-2026-12');
 
 type Status = RequestView['status'];
 const is =
@@ -166,6 +167,24 @@ export const paths: Record<string, Path> = {
  *   node --import tsx test/helpers/fault-record-histories.ts v2-policy
  */
 export const lanePaths: Record<string, { paths: Record<string, Path>; configure: (raw: RawConfig) => RawConfig }> = {
+  // Issue 10: the only pending approver left (patch `reroute`): a person's reroute signal is refused, the offboarding's
+  // reroute from system hands the stage to its fallback, who approves; the grant then expires.
+  'v2-reroute': {
+    paths: {
+      'leaver-rerouted-approved': (env) =>
+        run(env, 'alice', { entitlement: 'analytics-db:read', duration: 'PT2S' }, async (handle, id) => {
+          await env.waitFor(id, (v) => v.pendingApprovers.includes('bob'));
+          await handle.signal(rerouteSignal, { by: 'alice', leaver: 'bob', reason: 'not mine to move' });
+          await env.waitFor(id, (v) => v.timeline.some((e) => e.event === 'refused'));
+          const rerouted = await handle.executeUpdate(rerouteUpdate, {
+            args: [{ by: 'system', leaver: 'bob', reason: 'offboarding: bob left' }],
+          });
+          if (!rerouted.pendingApprovers.includes('erin')) throw new Error(`rerouted to ${rerouted.pendingApprovers}`);
+          await handle.executeUpdate(decideUpdate, decide('erin'));
+        }),
+    },
+    configure: (raw) => raw,
+  },
   'v2-policy': {
     paths: {
       'business-hours-timed-out': (env) =>
@@ -185,7 +204,7 @@ export const lanePaths: Record<string, { paths: Record<string, Path>; configure:
       return raw;
     },
   },
-  // Issue 15, seats (patch `request-seats`): a request that waits in line for the only seat of a licence-limited
+  // Issue 15, seats (patch `request-2026-12`): a request that waits in line for the only seat of a licence-limited
   // entitlement and is provisioned when the holder's grant is revoked; one cancelled while in line.
   'v2-seats': {
     paths: {

@@ -3,6 +3,8 @@
  * security and admins only (a plain user is refused each, and sees only their own record); the on-demand sync (dry
  * run, then applied) runs as a workflow in the worker; the Temporal Schedule runs the same sync.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import type { Express } from 'express';
 import { signDevToken } from '../../api/auth';
@@ -15,6 +17,7 @@ import { DIRECTORY_SYNC_SCHEDULE_ID } from '../../workflows/identity/messages';
 import { revokeUpdate, workflowIdFor } from '../../workflows/messages';
 import { SYSTEM_ACTOR } from '../../domain/model';
 import { createTestApp } from '../helpers/api';
+import { historyToJson } from '../helpers/fault-history-json';
 import { directoryDb, type DirectoryDb } from '../helpers/directory';
 import { startEnv, uniqueId, type TestEnv } from '../helpers/harness';
 import { ADMIN_DN, ADMIN_PASSWORD, SUFFIX, seedLdif, startSlapd, userDn, type Slapd } from '../helpers/slapd';
@@ -52,7 +55,14 @@ beforeAll(async () => {
     title: 'directory-api',
     pool: db.pool,
     directory: (config) => createDirectoryView(db.pool, config, 'ldap'),
-    activities: { ...createDirectorySyncActivities({ pool: db.pool, read: () => readLdapDirectory(settings) }) },
+    activities: {
+      ...createDirectorySyncActivities({
+        pool: db.pool,
+        read: () => readLdapDirectory(settings),
+        // Who is security, when a held sync is confirmed: the live directory (env is set by the time it is asked).
+        directory: { current: () => createDirectoryView(db.pool, env.config, 'ldap').current() },
+      }),
+    },
   });
   const runner = directorySyncRunner(env.client, db.pool, env.taskQueue);
   // The first sync brings the people in (the API knows nobody before it).
@@ -175,3 +185,99 @@ test('the LDAP sync runs on a Temporal Schedule at the configured interval', asy
   await ensureDirectorySyncSchedule(env.client, env.taskQueue, 0, log);
   await expect(handle.describe()).rejects.toThrow();
 });
+
+test('a held mass deactivation is confirmed over the API by security only, never by the person who asked for it', async () => {
+  // Two of the four still active leave at once: more than the guard lets through without security.
+  const leave = (uid: string, flags: number) =>
+    slapd.modify(`dn: ${userDn(uid)}\nchangetype: modify\nreplace: userAccountControl\nuserAccountControl: ${flags}\n`);
+  for (const uid of ['alice', 'bob']) leave(uid, 514);
+  try {
+    const [alice, dave, erin] = await Promise.all([as('alice'), as('dave'), as('erin')]);
+    const askedByDave = await dave.post('/v1/directory/sync', { dryRun: false });
+    expect([askedByDave.status, askedByDave.body.status]).toEqual([200, 'awaiting_confirmation']);
+    expect(askedByDave.body.deactivations.sort()).toEqual(['alice', 'bob']);
+    const askedByErin = await erin.post('/v1/directory/sync', { dryRun: false });
+    expect(askedByErin.body.status).toBe('awaiting_confirmation');
+    const confirm = (who: typeof dave, id: string) => who.post(`/v1/directory/sync/${id}/confirm`, {});
+    const problem = (res: request.Response) => [res.status, res.type, res.body.type, res.body.detail];
+
+    // A plain user, an admin who is not security, and security confirming the sync they asked for: 403, no change.
+    expect(problem(await confirm(alice, askedByErin.body.id))).toEqual([
+      403,
+      'application/problem+json',
+      'urn:grantflow:problem:forbidden',
+      'Confirming a mass deactivation is for security only.',
+    ]);
+    expect(problem(await confirm(erin, askedByErin.body.id))).toEqual([
+      403,
+      'application/problem+json',
+      'urn:grantflow:problem:forbidden',
+      'Confirming a mass deactivation is for security only.',
+    ]);
+    expect(problem(await confirm(dave, askedByDave.body.id))).toEqual([
+      403,
+      'application/problem+json',
+      'urn:grantflow:problem:forbidden',
+      `dave asked for sync ${askedByDave.body.id}; another member of security must confirm it.`,
+    ]);
+    // Not a sync id, or no such sync.
+    expect((await confirm(dave, 'not-a-uuid')).status).toBe(400);
+    expect(problem(await confirm(dave, '00000000-0000-4000-8000-000000000000')).slice(0, 3)).toEqual([
+      404,
+      'application/problem+json',
+      'urn:grantflow:problem:not-found',
+    ]);
+    const statuses = async () => {
+      const { rows } = await db.pool.query<{ id: string; status: string }>(
+        'SELECT id, status FROM directory_syncs WHERE id = ANY($1::text[]) ORDER BY id',
+        [[askedByDave.body.id, askedByErin.body.id]],
+      );
+      return Object.fromEntries(rows.map((r) => [r.id, r.status]));
+    };
+    expect(await statuses()).toEqual({
+      [askedByDave.body.id]: 'awaiting_confirmation',
+      [askedByErin.body.id]: 'awaiting_confirmation',
+    });
+    expect((await dave.get('/v1/identities/alice')).body.status).toBe('active');
+
+    // Security confirms the sync an admin asked for: it applies, once.
+    const confirmed = await confirm(dave, askedByErin.body.id);
+    expect([confirmed.status, confirmed.body.status, confirmed.body.deactivations.sort()]).toEqual([
+      200,
+      'confirmed',
+      ['alice', 'bob'],
+    ]);
+    expect((await dave.get('/v1/identities/alice')).body.status).toBe('inactive');
+    expect((await dave.get('/v1/identities/bob')).body.status).toBe('inactive');
+    const again = await confirm(dave, askedByErin.body.id);
+    expect(problem(again).slice(0, 3)).toEqual([
+      409,
+      'application/problem+json',
+      'urn:grantflow:problem:invalid-state',
+    ]);
+    const { rows } = await db.pool.query('SELECT confirmed_by FROM directory_syncs WHERE id = $1', [
+      askedByErin.body.id,
+    ]);
+    expect(rows).toEqual([{ confirmed_by: 'dave' }]);
+    // The histories of this suite's syncs, one per outcome, are the replay suite's fixtures
+    // (test/faults/histories/directory-sync/): GRANTFLOW_RECORD_DIRECTORY_SYNC_HISTORIES=<dir> writes them.
+    const record = process.env.GRANTFLOW_RECORD_DIRECTORY_SYNC_HISTORIES;
+    if (record) await recordSyncHistories(record);
+  } finally {
+    for (const uid of ['alice', 'bob']) leave(uid, 512);
+  }
+});
+
+async function recordSyncHistories(dir: string): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  const query = `WorkflowType = 'directorySync' AND TaskQueue = '${env.taskQueue}' AND ExecutionStatus = 'Completed'`;
+  const written = new Set<string>();
+  for await (const run of env.client.workflow.list({ query })) {
+    const history = await env.client.workflow.getHandle(run.workflowId, run.runId).fetchHistory();
+    const data = history.events?.at(-1)?.workflowExecutionCompletedEventAttributes?.result?.payloads?.[0]?.data;
+    const status = data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { status: string }).status : 'unknown';
+    if (written.has(status)) continue;
+    written.add(status);
+    fs.writeFileSync(path.join(dir, `${status.replace(/_/g, '-')}.json`), historyToJson(history));
+  }
+}

@@ -17,7 +17,18 @@ import {
 } from '../../workflows/identity/messages';
 import { createTestApp } from '../helpers/api';
 import { directoryDb, scimFixture, type DirectoryDb } from '../helpers/directory';
-import { hasRole, startEnv, testAuditLog, uniqueId, type RawConfig, type TestEnv } from '../helpers/harness';
+import { cancelUpdate, rerouteSignal, rerouteUpdate, revokeUpdate, workflowIdFor } from '../../workflows/messages';
+import { SYSTEM_ACTOR } from '../../domain/model';
+import { WorkflowUpdateFailedError } from '@temporalio/client';
+import {
+  auditActions,
+  hasRole,
+  startEnv,
+  testAuditLog,
+  uniqueId,
+  type RawConfig,
+  type TestEnv,
+} from '../helpers/harness';
 
 jest.setTimeout(120_000);
 
@@ -156,7 +167,14 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   expect(byId[read]).toMatchObject({ role: 'beneficiary', settled: 'ended', finalStatus: 'revoked' });
   expect(byId[write]).toMatchObject({ role: 'beneficiary', settled: 'ended', finalStatus: 'cancelled' });
   expect(done.requests).toHaveLength(3);
-  expect(done.reroute).toEqual([{ requestId: waiting, stage: 'manager', pendingApprovers: [leaver.id] }]);
+  // The approval that waited on the leaver alone went to the stage's fallback (the leaver's manager, then security).
+  expect(done.reroute).toEqual([
+    { requestId: waiting, stage: 'manager', pendingApprovers: [leaver.id], outcome: 'rerouted', to: expect.any(Array) },
+  ]);
+  const to = done.reroute[0]?.to ?? [];
+  expect(to).toContain(manager.id);
+  expect(to).not.toContain(leaver.id);
+  expect(to).not.toContain(report.id);
   expect(await env.client.workflow.getHandle(workflowId).query(getOffboardingQuery)).toEqual(done);
 
   // At the targets: the PostgreSQL role is gone, the webhook got one revoke.
@@ -176,7 +194,9 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
   expect(actions[0]).toBe('offboarding.started');
   expect(actions.at(-1)).toBe('offboarding.completed');
   expect(actions.filter((a) => a === 'offboarding.request_ended')).toHaveLength(3);
-  expect(trail.filter((r) => r.action === 'offboarding.reroute_needed').map((r) => r.request_id)).toEqual([waiting]);
+  // Rerouted by the request itself, so nothing is left for a person.
+  expect(trail.filter((r) => r.action === 'offboarding.reroute_needed')).toEqual([]);
+  expect(trail.filter((r) => r.action === 'offboarding.rerouted').map((r) => r.request_id)).toEqual([waiting]);
   const asked = trail.filter((r) => r.action === 'revoke_requested' || r.action === 'cancel_requested');
   expect(asked.map((r) => r.reason)).toEqual(Array(3).fill(`offboarding: ${leaver.id} left`));
   const ends = trail.filter((r) => r.action === 'revoked' || r.action === 'cancelled');
@@ -200,7 +220,120 @@ test('a SCIM deactivation offboards the leaver end to end, once, however often t
     [report.id],
   );
   expect(ended).toHaveLength(1);
+
+  // The request recorded the reroute on its own trail, and the fallback's approval grants it.
+  const rerouted = await env.waitFor(waiting, (v) => v.pendingApprovers.includes(manager.id));
+  expect(rerouted.pendingApprovers).not.toContain(leaver.id);
+  expect(rerouted.stages[0]).toMatchObject({ status: 'open', required: 1, escalated: true });
+  const { rows: own } = await db.pool.query<{ actor: string; leaver: string }>(
+    `SELECT actor, data->>'leaver' AS leaver FROM audit_events WHERE request_id = $1 AND action = 'rerouted'`,
+    [waiting],
+  );
+  expect(own).toEqual([{ actor: 'system', leaver: leaver.id }]);
+  await asManager.approve(waiting);
+  await env.waitFor(waiting, (v) => v.status === 'active');
+  await endGrants([waiting]);
 });
+
+/** The test database is shared by every suite of the run: a live grant left here would make others' requests duplicates. */
+async function endGrants(ids: string[]): Promise<void> {
+  for (const id of ids) {
+    await env.client.workflow
+      .getHandle(workflowIdFor(id))
+      .executeUpdate(revokeUpdate, { args: [{ by: SYSTEM_ACTOR, reason: 'test done' }] });
+    await env.waitFor(id, (v) => v.status === 'revoked');
+  }
+}
+
+test('only system reroutes, and only an approval that waits on the leaver: anything else is refused and changes nothing', async () => {
+  const tag = uniqueId('r')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  const manager = await pushUser(`mgr${tag}`);
+  const report = await pushUser(`wrk${tag}`, manager.scimId);
+  const waiting = await (await api(report.id)).submit('analytics-db:read');
+  const before = await env.waitFor(waiting, (v) => v.pendingApprovers.includes(manager.id));
+  const handle = env.client.workflow.getHandle(workflowIdFor(waiting));
+  const refusal = (input: { by: string; leaver: string }) =>
+    handle.executeUpdate(rerouteUpdate, { args: [{ ...input, reason: 'test' }] }).then(
+      () => 'accepted',
+      (err: unknown) =>
+        err instanceof WorkflowUpdateFailedError ? (err.cause as { type?: string }).type : String(err),
+    );
+
+  // A person (even one who could take the stage), the requester, or a malformed actor: refused by the validator.
+  expect(await refusal({ by: manager.id, leaver: manager.id })).toBe('NotAllowed');
+  expect(await refusal({ by: report.id, leaver: manager.id })).toBe('NotAllowed');
+  expect(await refusal({ by: 'system ', leaver: manager.id })).toBe('Malformed');
+  // System, but nobody left: no open stage waits on the requester.
+  expect(await refusal({ by: SYSTEM_ACTOR, leaver: report.id })).toBe('StageClosed');
+  // A signal (no validator) is recorded as refused.
+  await handle.signal(rerouteSignal, { by: report.id, leaver: manager.id, reason: 'sneaky' });
+  const { rows } = await waitForRows(
+    `SELECT actor, data->>'refusal' AS refusal FROM audit_events WHERE request_id = $1 AND action = 'refused'`,
+    [waiting],
+  );
+  expect(rows).toEqual([{ actor: report.id, refusal: 'NotAllowed' }]);
+
+  const after = await env.query(waiting);
+  expect(after.pendingApprovers).toEqual(before.pendingApprovers);
+  expect(after.stages).toEqual(before.stages);
+  expect(await auditActions(db.pool, waiting)).not.toContain('rerouted');
+  await handle.executeUpdate(cancelUpdate, { args: [{ by: report.id, reason: 'test done' }] });
+});
+
+test('an approval waiting on a leaver in a run from before rerouting is left for a person, as reroute_needed', async () => {
+  const tag = uniqueId('o')
+    .replace(/[^a-z0-9]/g, '')
+    .slice(-10);
+  const leaver = await pushUser(`lvr${tag}`);
+  const report = await pushUser(`wrk${tag}`, leaver.scimId);
+  // A run of the first request workflow: it has no `reroute` handler, as no run started before the patch has.
+  const old = uniqueId('o');
+  await env.client.workflow.start('accessRequest', {
+    workflowId: workflowIdFor(old),
+    taskQueue: env.taskQueue,
+    args: [
+      {
+        requestId: old,
+        requester: report.id,
+        input: {
+          entitlement: 'analytics-db:read',
+          justification: 'Needed for the analysis.',
+          fields: {},
+          breakGlass: false,
+        },
+        submittedAt: new Date().toISOString(),
+      },
+    ],
+  });
+  await env.waitFor(old, (v) => v.pendingApprovers.includes(leaver.id));
+
+  expect((await scim('patch', `/Users/${leaver.scimId}`, scimActive(false))).status).toBe(200);
+  const workflowId = await offboardingOf(leaver.id);
+  const done = (await env.client.workflow.getHandle(workflowId).result()) as OffboardingState;
+  expect(done.reroute).toEqual([
+    expect.objectContaining({ requestId: old, outcome: 'unsupported', pendingApprovers: [leaver.id] }),
+  ]);
+  const { rows } = await db.pool.query<{ action: string }>(
+    `SELECT action FROM audit_events WHERE request_id = $1 AND action LIKE 'offboarding.%' ORDER BY seq`,
+    [old],
+  );
+  expect(rows.map((r) => r.action)).toEqual(['offboarding.reroute_needed']);
+  // The request still waits on the leaver: a person must hand the stage on.
+  expect((await env.view(old)).pendingApprovers).toEqual([leaver.id]);
+  await env.client.workflow
+    .getHandle(workflowIdFor(old))
+    .executeUpdate(cancelUpdate, { args: [{ by: report.id, reason: 'test done' }] });
+});
+
+async function waitForRows(sql: string, params: unknown[]) {
+  for (let i = 0; ; i++) {
+    const result = await db.pool.query(sql, params);
+    if (result.rows.length > 0 || i > 50) return result;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** SCIM carries people only: a service account reaches a SCIM-sourced directory as a record of the store. */
 async function serviceAccount(id: string, ownerScimId: string): Promise<void> {

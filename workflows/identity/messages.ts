@@ -31,6 +31,24 @@ export interface Reroute {
   requestId: string;
   stage?: string;
   pendingApprovers: string[];
+  /** What the request answered the offboarding's `reroute` (absent: not sent, as in offboardings before it). */
+  outcome?: RerouteOutcome;
+  /** Who the request waits on after it was rerouted. */
+  to?: string[];
+  detail?: string;
+}
+
+/**
+ * `rerouted`: the stage went to its fallback; `not_waiting`: the request no longer waits on the leaver; `unsupported`:
+ * its run predates rerouting (a person must hand the stage on); `refused`: anything else (security is told).
+ */
+export type RerouteOutcome = 'rerouted' | 'not_waiting' | 'unsupported' | 'refused';
+
+export interface RerouteAnswer {
+  requestId: string;
+  outcome: RerouteOutcome;
+  to?: string[];
+  detail?: string;
 }
 
 export interface OffboardingPlan {
@@ -179,13 +197,17 @@ export interface DirectorySyncArgs {
   dryRun: boolean;
   /** Who asked: a person for an on-demand sync, `ldap-sync (scheduled)` for the schedule's runs. */
   actor: string;
+  /** The held sync (awaiting_confirmation) that `actor`, a member of security, confirms; the source is read again. */
+  confirm?: string;
 }
 
 /** A sync's outcome; its diff stays in PostgreSQL (directory_syncs), never in the history. */
 export interface DirectorySyncOutcome {
   id: string;
+  /** A SyncStatus, or `refused`: a confirmation that was not allowed (see `refusal`), with nothing changed. */
   status: string;
   error?: string;
+  refusal?: 'forbidden' | 'not-found' | 'invalid-state';
   changes: number;
   deactivations: number;
 }

@@ -1,5 +1,6 @@
 import {
   continueAsNew,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -16,6 +17,7 @@ import {
   type EndResult,
   type OffboardingArgs,
   type OffboardingState,
+  type RerouteAnswer,
   type SettledAnswer,
 } from './messages';
 
@@ -43,8 +45,8 @@ const TIMER_EVENTS = 4;
  * One leave event (an identity deactivated or deleted at its source) ends everything the person had running: each open
  * request where they are requester or beneficiary through the request's own `revoke` update from `system` (a cancel
  * before the grant, a revoke after). Each service account they owned alone goes to their manager (or security) with a
- * review of its live grants; with nobody to take it, its access is ended too. Open approvals that wait on them are
- * recorded for rerouting. A reactivation stops it at the next step, and the result says what had been done.
+ * review of its live grants; with nobody to take it, its access is ended too. Open approvals that wait on them go to
+ * each stage's fallback (the request's `reroute`); those a request cannot take are recorded for a person. A reactivation stops it at the next step, and the result says what had been done.
  */
 export async function offboarding(args: OffboardingArgs): Promise<OffboardingState> {
   const s: OffboardingState = args.state ?? {
@@ -60,6 +62,8 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
     startedAt: new Date().toISOString(),
   };
   setHandler(getOffboardingQuery, () => s);
+  // Asked once, before the run issues any command: offboardings recorded before it only audit `reroute_needed`.
+  const rerouting = patched('offboarding-reroute');
   const id = workflowInfo().workflowId;
   const reason = offboardingReason(s.identityId);
   const historyLimit = args.historyLimit ?? 2000;
@@ -111,6 +115,21 @@ export async function offboarding(args: OffboardingArgs): Promise<OffboardingSta
       const rerouted = new Set(s.reroute.map((r) => r.requestId));
       const newReroutes = plan.reroute.filter((r) => !rerouted.has(r.requestId));
       s.reroute.push(...newReroutes);
+      // Each open approval that waits on the leaver goes to its stage's fallback, by the request itself.
+      if (rerouting) {
+        for (const r of newReroutes) {
+          const answer = await act(
+            messenger.rerouteRequest({ offboardingId: id, identityId: s.identityId, requestId: r.requestId, reason }),
+          ).catch((err: unknown): RerouteAnswer => ({
+            requestId: r.requestId,
+            outcome: 'refused',
+            detail: `grantflow could not reach the request: ${err instanceof Error ? err.message : String(err)}`,
+          }));
+          r.outcome = answer.outcome;
+          if (answer.to) r.to = answer.to;
+          if (answer.detail) r.detail = answer.detail;
+        }
+      }
       s.serviceAccounts = [...new Set([...s.serviceAccounts, ...plan.serviceAccounts])];
       if (plan.successor !== undefined) s.successor = plan.successor;
       s.security = plan.security;

@@ -17,6 +17,8 @@ import {
   fulfilUpdate,
   getRequestQuery,
   retrySignal,
+  rerouteSignal,
+  rerouteUpdate,
   retryUpdate,
   reviewSignal,
   reviewUpdate,
@@ -25,6 +27,7 @@ import {
   type DecisionResult,
   type ExtendResult,
   type MessageResult,
+  type RerouteResult,
 } from '../messages';
 import { beginExtension, checkExtension } from './extension';
 import { applyFulfil, checkFulfil } from './fulfilment';
@@ -39,6 +42,7 @@ import {
   decisionStage,
 } from './machine';
 import { refuse } from './refuse';
+import { applyReroute, checkReroute, rerouteMessage } from './reroute';
 import { applyReview, checkReview } from './review';
 import { applyDecision } from './stages';
 import { record, type RequestState } from './state';
@@ -240,4 +244,25 @@ export function registerHandlers(ctx: HandlerContext): void {
       (input) => applyRetry(s, input, ctx.now()),
     ),
   );
+
+  // Only in runs that took patch `reroute` (asked once at the run's start, workflow.ts): an older run has no handler,
+  // so the offboarding's update is refused as unknown and it records `reroute_needed` instead.
+  if (s.patches?.reroute) {
+    const reroute = update(
+      rerouteMessage,
+      (input) => checkReroute(s, input),
+      (input) => applyReroute(s, input, ctx.now()),
+      (): RerouteResult => ({ outcome: 'rerouted', pendingApprovers: s.view.pendingApprovers, status: s.view.status }),
+    );
+    setHandler(rerouteUpdate, reroute.handler, { validator: reroute.validator });
+    setHandler(
+      rerouteSignal,
+      signal(
+        'reroute',
+        rerouteMessage,
+        (input) => checkReroute(s, input),
+        (input) => applyReroute(s, input, ctx.now()),
+      ),
+    );
+  }
 }

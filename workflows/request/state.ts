@@ -68,7 +68,7 @@ export interface RequestState {
    * The patches this run took, each asked once at the run's start (workflow.ts says why): a patch asked in the middle
    * of a run would place its marker wherever that call happens to fall among the run's commands.
    */
-  patches?: { businessHours: boolean; seats?: boolean };
+  patches?: { businessHours: boolean; seats?: boolean; reroute?: boolean };
 }
 
 export function initialState(view: RequestView): RequestState {

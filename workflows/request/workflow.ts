@@ -93,23 +93,34 @@ export async function accessRequestV2(args: AccessRequestArgs): Promise<RequestV
   // holds: the run's start, a timer that fired (to the moment it was set for), a message (to the task's time, as
   // the handler sees it), a grant (to its start). Runs recorded before it keep the task's time (patched).
   const ownClock = patched('request-clock');
-  // Every other patch is asked here too, once, before the run issues any command: asked later, a patch's marker would
-  // fall among the commands of whichever coroutine reached it first, and a replay could meet another order.
-  const tagsSearch = patched('request-tags-search');
-  s.patches = { businessHours: patched('business-hours'), seats: patched('request-seats') };
-  // The flusher publishes (a search-attribute upsert) only while the main loop is parked, after its command for this
-  // step: without it a flush that completes in the activation that wakes the main loop issued its upsert before or
-  // after the main loop's next command by microtask order, and the model test once replayed another order.
-  const orderedPublish = patched('ordered-publish');
-  // One bookkeeping step per state transition: the submission is written with the evaluation's outcome (not in a
-  // step of its own), and the evaluation is a local activity. Runs recorded before it keep a scheduled evaluation
-  // and a separate first flush.
-  const lean = patched('lean-bookkeeping');
+  // This release's changes to the request path come in together, behind one patch asked here, once, before the run
+  // issues any command. Asked later, a patch's marker would fall among the commands of whichever coroutine reached it
+  // first, and a replay could meet another order. One patch, not one per change: each costs every history a marker
+  // and a search-attribute upsert, and the history's size is a target (issue "Organisation scale"). Runs started
+  // before it go on as they were, each change off:
+  const release = patched('request-2026-12');
+  // - the tags as the search attribute GrantflowTags;
+  const tagsSearch = release;
+  s.patches = {
+    // - a stage's SLA counted in its approvers' business hours (sla.clock: business);
+    businessHours: release,
+    // - a licence-limited entitlement's seat taken, or waited for in line, before provisioning;
+    seats: release,
+    // - a leaver's open approvals handed to the stage's fallback (the `reroute` message): without it a run has no
+    //   handler for it, and the offboarding falls back to recording `reroute_needed`;
+    reroute: release,
+  };
+  // - the flusher publishes (a search-attribute upsert) only while the main loop is parked, after its command for this
+  //   step: without it a flush that completes in the activation that wakes the main loop issued its upsert before or
+  //   after the main loop's next command by microtask order, and the model test once replayed another order;
+  const orderedPublish = release;
+  // - one bookkeeping step per state transition: the submission is written with the evaluation's outcome (not in a
+  //   step of its own), and the evaluation is a local activity;
+  const lean = release;
+  // - the connector calls on a task queue of their own, whose worker's slots bound the calls at the targets: a call
+  //   that waits for a slot waits before its attempt starts (workflows/request/connector-queue.ts says why).
+  const connectorQueue = release;
   const evaluation = lean ? localFacts : facts;
-  // The connector calls go to a task queue of their own, whose worker's slots bound the calls at the targets: a call
-  // that waits for a slot waits before its attempt starts (workflows/request/connector-queue.ts says why). Runs
-  // recorded before it call on the workflow's own queue.
-  const connectorQueue = patched('connector-queue');
   // A connector call that the promise depends on has a budget; then the request shows `failed` and alerts.
   const connectors = proxyActivities<Activities>({
     ...(connectorQueue && { taskQueue: connectorTaskQueue(workflowInfo().taskQueue) }),
