@@ -30,15 +30,10 @@ import { freePort } from '../scripts/temporal';
 import { createWorker } from '../worker/create-worker';
 import type { CampaignArgs } from '../workflows/campaign/messages';
 import { workflowIdFor } from '../workflows/messages';
+import { intOption, median } from './lib/args';
 import { machine } from './lib/machine';
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i < 0 ? fallback : Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer.`);
-  return value;
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const option = (name: string, fallback: number) => intOption(name, fallback);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const SECRET = 'bench-campaign-secret-0123456789abcdef';
 

@@ -27,15 +27,10 @@ import { createTestApp } from '../test/helpers/api';
 import { directoryDb } from '../test/helpers/directory';
 import { startEnv, type RawConfig } from '../test/helpers/harness';
 import { ADMIN_DN, ADMIN_PASSWORD, SUFFIX, seedLdif, startSlapd, type SeedUser } from '../test/helpers/slapd';
+import { intOption, median } from './lib/args';
 import { machine } from './lib/machine';
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const value = i < 0 ? fallback : Number(process.argv[i + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer.`);
-  return value;
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+const option = (name: string, fallback: number) => intOption(name, fallback);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const seconds = (ms: number) => Math.round(ms / 10) / 100;
 const SECRET = 'bench-identity-secret-0123456789abcdef';

@@ -167,3 +167,15 @@ export function parseArgs(argv: readonly string[], outDir: string): BenchSetting
   settings.deadlineS = Math.max(settings.deadlineS, settings.openBudgetS + 15 * 60);
   return settings;
 }
+
+/** `--name N` from the command line of a single-purpose bench (bench:campaign, bench:identity): a positive integer. */
+export function intOption(name: string, fallback: number, argv: readonly string[] = process.argv): number {
+  const i = argv.indexOf(`--${name}`);
+  const value = i < 0 ? fallback : Number(argv[i + 1]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive integer.`);
+  return value;
+}
+
+/** The median of a non-empty list. */
+export const median = (xs: readonly number[]): number =>
+  [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;

@@ -7,55 +7,22 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { bundleWorkflowCode, DefaultLogger, Runtime, Worker, type ReplayResult } from '@temporalio/worker';
-import { historyFromJson, type History } from '../helpers/fault-history-json';
+import type { History } from '../helpers/fault-history-json';
+import { loadHistoryFiles, quietRuntime, replayHistories } from '../helpers/replay';
 
 jest.setTimeout(180_000);
 
 const root = path.join(__dirname, '..', '..');
 const identityDir = path.join(root, 'workflows', 'identity');
 const dir = path.join(__dirname, 'histories', 'directory-sync');
-const logger = new DefaultLogger('ERROR');
 const OUTCOMES = ['applied', 'awaiting-confirmation', 'confirmed', 'dry-run', 'refused'];
 
-beforeAll(() => {
-  try {
-    Runtime.install({
-      logger,
-      telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } },
-    });
-  } catch {
-    // installed already in this jest worker
-  }
-});
+beforeAll(quietRuntime);
 
-function histories(): { workflowId: string; history: History }[] {
-  return fs
-    .readdirSync(dir)
-    .filter((f) => f.endsWith('.json'))
-    .sort()
-    .map((f) => ({
-      workflowId: f.replace(/\.json$/, ''),
-      history: historyFromJson(JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8'))),
-    }));
-}
+const histories = () => loadHistoryFiles(dir);
 
 async function replay(workflowsPath: string): Promise<Record<string, string>> {
-  const bundle = await bundleWorkflowCode({
-    workflowsPath,
-    logger,
-    webpackConfigHook: (config) => ({
-      ...config,
-      resolve: { ...config.resolve, modules: [...(config.resolve?.modules ?? []), path.join(root, 'node_modules')] },
-    }),
-  });
-  const results: ReplayResult[] = [];
-  for await (const r of Worker.runReplayHistories(
-    { workflowBundle: bundle, replayName: 'directory-sync' },
-    histories(),
-  )) {
-    results.push(r);
-  }
+  const results = await replayHistories(workflowsPath, histories(), 'directory-sync');
   return Object.fromEntries(results.map((r) => [r.workflowId, r.error ? r.error.name : 'replays']));
 }
 

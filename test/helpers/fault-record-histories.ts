@@ -28,7 +28,7 @@ import {
 import type { RequestInput } from '../../domain/model';
 import { historyPaths, historyResult, laneHistoryPaths } from './fault-history-json';
 import { runRecorder, saveHistory } from './recording';
-import { startEnv, withSla, type RawConfig, type TestEnv } from './harness';
+import { startEnv, withLicensedTool, withSla, type RawConfig, type TestEnv } from './harness';
 
 // Histories of accessRequestV2 with this release's changes (patch `request-2026-12`, asked at the run's start with
 // `request-clock`): one bookkeeping step per transition, the connector calls on a queue of their own, the tags search
@@ -234,22 +234,7 @@ export const lanePaths: Record<string, { paths: Record<string, Path>; configure:
       },
     },
     configure: (raw) => {
-      const github = raw.catalog.resources.find((r: { id: string }) => r.id === 'github');
-      raw.catalog.resources.push({
-        ...github,
-        id: 'licensed-tool',
-        name: 'A licensed tool',
-        entitlements: [
-          {
-            role: 'seat',
-            name: 'Seat',
-            target: 'seat',
-            defaultDuration: 'P30D',
-            maxDuration: 'P90D',
-            seats: { limit: 1, whenFull: 'queue', recheckEvery: 'PT1S' },
-          },
-        ],
-      });
+      withLicensedTool(raw, 'licensed-tool', { limit: 1, whenFull: 'queue', recheckEvery: 'PT1S' });
       return raw;
     },
   },

@@ -82,6 +82,21 @@ export interface Sla {
 }
 
 /** Sets every stage's SLA (and the break-glass review's) so timers fire within a test. */
+/**
+ * Adds a licence-limited resource `id` to the catalog: one entitlement `<id>:seat` at the webhook target (as GitHub's),
+ * with the given seat limit.
+ */
+export function withLicensedTool(raw: RawConfig, id: string, seats: Record<string, unknown>): RawConfig {
+  const github = raw.catalog.resources.find((r: { id: string }) => r.id === 'github');
+  raw.catalog.resources.push({
+    ...github,
+    id,
+    name: 'A licensed tool',
+    entitlements: [{ role: 'seat', name: 'Seat', target: 'seat', defaultDuration: 'P30D', maxDuration: 'P90D', seats }],
+  });
+  return raw;
+}
+
 export function withSla(raw: RawConfig, sla: Sla): RawConfig {
   const apply = (stage: { sla: Sla }) =>
     (stage.sla = { reminders: sla.reminders ?? [], escalateAfter: sla.escalateAfter, deadline: sla.deadline });

@@ -5,7 +5,7 @@ import { releaseSeat, seatUse, takeSeat, type SeatInput } from '../../activities
 import { parseConfigs } from '../../domain/config';
 import type { Config } from '../../domain/config';
 import { createLogger } from '../../platform/logger';
-import { demoRaw } from '../helpers/harness';
+import { demoRaw, withLicensedTool } from '../helpers/harness';
 
 /**
  * Seats on real PostgreSQL: the count happens under the entitlement's advisory lock, so approvals that ask at the
@@ -125,22 +125,7 @@ describe('with a seat-limited entitlement in the catalog', () => {
   const people = ['a', 'b', 'c'].map((p) => fresh(p));
   beforeAll(() => {
     const raw = demoRaw();
-    const github = raw.catalog.resources.find((r: { id: string }) => r.id === 'github');
-    raw.catalog.resources.push({
-      ...github,
-      id: resource,
-      name: 'A licensed tool',
-      entitlements: [
-        {
-          role: 'seat',
-          name: 'Seat',
-          target: 'seat',
-          defaultDuration: 'P30D',
-          maxDuration: 'P90D',
-          seats: { limit: 1, whenFull: 'refuse' },
-        },
-      ],
-    });
+    withLicensedTool(raw, resource, { limit: 1, whenFull: 'refuse' });
     for (const id of people) {
       raw.directory.users.push({ id, name: id, department: 'engineering', manager: 'bob', groups: ['engineering'] });
     }

@@ -4,7 +4,7 @@ import { signDevToken } from '../../api/auth';
 import { SYSTEM_ACTOR } from '../../domain/model';
 import { revokeUpdate, type RequestView } from '../../workflows/messages';
 import { createTestApp } from '../helpers/api';
-import { auditActions, startEnv, uniqueId, type TestEnv } from '../helpers/harness';
+import { auditActions, startEnv, uniqueId, withLicensedTool, type TestEnv } from '../helpers/harness';
 
 jest.setTimeout(120_000);
 
@@ -28,22 +28,7 @@ beforeAll(async () => {
   env = await startEnv({
     title: 'seats',
     configure: (raw) => {
-      const github = raw.catalog.resources.find((r: { id: string }) => r.id === 'github');
-      raw.catalog.resources.push({
-        ...github,
-        id: resource,
-        name: 'A licensed tool',
-        entitlements: [
-          {
-            role: 'seat',
-            name: 'Seat',
-            target: 'seat',
-            defaultDuration: 'P30D',
-            maxDuration: 'P90D',
-            seats: { limit: 2, whenFull: 'queue', recheckEvery: 'PT1S' },
-          },
-        ],
-      });
+      withLicensedTool(raw, resource, { limit: 2, whenFull: 'queue', recheckEvery: 'PT1S' });
       for (const id of people) {
         raw.directory.users.push({ id, name: id, department: 'engineering', manager: 'bob', groups: [] });
       }
